@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * KBUS kernel message bus: the user/kernel ABI.
+ *
+ * One header for the kernel module, libkbus and the tests. The layouts and
+ * ioctl numbers are those of the original KBUS (see kbus-spec.md, section 4
+ * and 6): structures embed user pointers, so the 32-bit (ILP32) and 64-bit
+ * (LP64) ABIs differ, and every ioctl that takes an argument encodes
+ * sizeof(char *) as its size.
+ */
+#ifndef _UAPI_LINUX_KBUS_DEFNS_H
+#define _UAPI_LINUX_KBUS_DEFNS_H
+
+#ifdef __KERNEL__
+#include <linux/bits.h>
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#else
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <linux/types.h>
+#ifndef __user
+#define __user
+#endif
+#ifndef BIT
+#define BIT(n) (1U << (n))
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A message id: {0, serial} for local messages, {net, serial} via Limpets. */
+struct kbus_msg_id {
+	__u32 network_id;
+	__u32 serial_num;
+};
+
+/* Limpet linkage: who first sent the message, and to whom it is going. */
+struct kbus_orig_from {
+	__u32 network_id;
+	__u32 local_id;
+};
+
+#define KBUS_MSG_START_GUARD	0x7375624B
+#define KBUS_MSG_END_GUARD	0x4B627573
+
+/*
+ * The message header. "Pointy" when name (and data) point to user memory,
+ * "entire" when both are NULL and the padded name, padded data and a final
+ * end guard follow the header.
+ */
+struct kbus_message_header {
+	__u32 start_guard;
+	struct kbus_msg_id id;
+	struct kbus_msg_id in_reply_to;
+	__u32 to;
+	__u32 from;
+	struct kbus_orig_from orig_from;
+	struct kbus_orig_from final_to;
+	__u32 extra;
+	__u32 flags;
+	__u32 name_len;
+	__u32 data_len;
+	char __user *name;
+	void __user *data;
+	__u32 end_guard;
+};
+
+/* A header followed by name, data and the final end guard. */
+struct kbus_entire_message {
+	struct kbus_message_header header;
+	__u32 rest[];
+};
+
+#define KBUS_MAX_NAME_LEN	1000
+
+#define KBUS_PADDED_NAME_LEN(name_len)	(4 * (((name_len) + 1 + 3) / 4))
+#define KBUS_PADDED_DATA_LEN(data_len)	(4 * (((data_len) + 3) / 4))
+
+#define KBUS_ENTIRE_MSG_LEN(name_len, data_len)				\
+	(sizeof(struct kbus_entire_message) +				\
+	 KBUS_PADDED_NAME_LEN(name_len) +				\
+	 KBUS_PADDED_DATA_LEN(data_len) + 4)
+
+#define KBUS_ENTIRE_MSG_DATA_INDEX(name_len)	(((name_len) + 1 + 3) / 4)
+#define KBUS_ENTIRE_MSG_END_GUARD_INDEX(name_len, data_len)		\
+	(((name_len) + 1 + 3) / 4 + ((data_len) + 3) / 4)
+
+/* Message flags. Bits 16-31 belong to applications: KBUS never touches them. */
+#define KBUS_BIT_WANT_A_REPLY		BIT(0)
+#define KBUS_BIT_WANT_YOU_TO_REPLY	BIT(1)
+#define KBUS_BIT_SYNTHETIC		BIT(2)
+#define KBUS_BIT_URGENT			BIT(3)
+#define KBUS_BIT_ALL_OR_WAIT		BIT(8)
+#define KBUS_BIT_ALL_OR_FAIL		BIT(9)
+
+/* Argument of BIND and UNBIND. */
+struct kbus_bind_request {
+	__u32 is_replier;
+	__u32 name_len;
+	char __user *name;
+};
+
+/* Argument of REPLIER: return_id is filled in. */
+struct kbus_bind_query {
+	__u32 return_id;
+	__u32 name_len;
+	char __user *name;
+};
+
+/* Data of a $.KBUS.ReplierBindEvent message. */
+struct kbus_replier_bind_event_data {
+	__u32 is_bind;
+	__u32 binder;
+	__u32 name_len;
+	__u32 rest[];
+};
+
+#define KBUS_IOC_MAGIC	'k'
+#define KBUS_IOC_RESET			_IO(KBUS_IOC_MAGIC, 1)
+#define KBUS_IOC_BIND			_IOW(KBUS_IOC_MAGIC, 2, char *)
+#define KBUS_IOC_UNBIND			_IOW(KBUS_IOC_MAGIC, 3, char *)
+#define KBUS_IOC_KSOCKID		_IOR(KBUS_IOC_MAGIC, 4, char *)
+#define KBUS_IOC_REPLIER		_IOWR(KBUS_IOC_MAGIC, 5, char *)
+#define KBUS_IOC_NEXTMSG		_IOR(KBUS_IOC_MAGIC, 6, char *)
+#define KBUS_IOC_LENLEFT		_IOR(KBUS_IOC_MAGIC, 7, char *)
+#define KBUS_IOC_SEND			_IOR(KBUS_IOC_MAGIC, 8, char *)
+#define KBUS_IOC_DISCARD		_IO(KBUS_IOC_MAGIC, 9)
+#define KBUS_IOC_LASTSENT		_IOR(KBUS_IOC_MAGIC, 10, char *)
+#define KBUS_IOC_MAXMSGS		_IOWR(KBUS_IOC_MAGIC, 11, char *)
+#define KBUS_IOC_NUMMSGS		_IOR(KBUS_IOC_MAGIC, 12, char *)
+#define KBUS_IOC_UNREPLIEDTO		_IOR(KBUS_IOC_MAGIC, 13, char *)
+#define KBUS_IOC_MSGONLYONCE		_IOWR(KBUS_IOC_MAGIC, 14, char *)
+#define KBUS_IOC_VERBOSE		_IOWR(KBUS_IOC_MAGIC, 15, char *)
+#define KBUS_IOC_NEWDEVICE		_IOR(KBUS_IOC_MAGIC, 16, char *)
+#define KBUS_IOC_REPORTREPLIERBINDS	_IOWR(KBUS_IOC_MAGIC, 17, char *)
+#define KBUS_IOC_MAXMSGSIZE		_IOWR(KBUS_IOC_MAGIC, 18, char *)
+#define KBUS_IOC_MAXNR			18
+
+/* Names of the messages KBUS itself generates. */
+#define KBUS_MSG_NAME_REPLIER_GONEAWAY		"$.KBUS.Replier.GoneAway"
+#define KBUS_MSG_NAME_REPLIER_IGNORED		"$.KBUS.Replier.Ignored"
+#define KBUS_MSG_NAME_REPLIER_UNBOUND		"$.KBUS.Replier.Unbound"
+#define KBUS_MSG_NAME_REPLIER_DISAPPEARED	"$.KBUS.Replier.Disappeared"
+#define KBUS_MSG_NAME_ERROR_SENDING		"$.KBUS.ErrorSending"
+#define KBUS_MSG_NAME_UNBIND_EVENTS_LOST	"$.KBUS.UnbindEventsLost"
+#define KBUS_MSG_NAME_REPLIER_BIND_EVENT	"$.KBUS.ReplierBindEvent"
+
+#ifndef __KERNEL__
+/* Name and data of a message, whether pointy or entire (user space only). */
+static inline char *kbus_msg_name_ptr(const struct kbus_message_header *hdr)
+{
+	if (hdr->name)
+		return hdr->name;
+	return (char *)&((struct kbus_entire_message *)hdr)->rest[0];
+}
+
+static inline void *kbus_msg_data_ptr(const struct kbus_message_header *hdr)
+{
+	struct kbus_entire_message *entire = (struct kbus_entire_message *)hdr;
+
+	if (hdr->name)
+		return hdr->data;
+	return (void *)&entire->rest[KBUS_ENTIRE_MSG_DATA_INDEX(hdr->name_len)];
+}
+
+static inline __u32 *kbus_msg_end_ptr(struct kbus_entire_message *entire)
+{
+	return &entire->rest[KBUS_ENTIRE_MSG_END_GUARD_INDEX(entire->header.name_len,
+							     entire->header.data_len)];
+}
+#endif /* !__KERNEL__ */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* _UAPI_LINUX_KBUS_DEFNS_H */

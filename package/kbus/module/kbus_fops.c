@@ -1,0 +1,659 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KBUS kernel message bus: open, release, write, read, poll and the
+ * ioctls (spec sections 5 and 6).
+ */
+#include <linux/fs.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "kbus_internal.h"
+
+static const u32 kbus_end_guard = KBUS_MSG_END_GUARD;
+
+/* ---- the message being written ---- */
+
+/* Forget the message being written. Not while an ALL_OR_WAIT send waits. */
+void kbus_wstate_reset(struct kbus_ksock *ks)
+{
+	WARN_ON(ks->wr.sending);
+	kbus_msg_put(ks->wr.msg);
+	memset(&ks->wr, 0, sizeof(ks->wr));
+}
+
+/* The header is complete: check it (spec 4.6). */
+static int kbus_check_header(struct kbus_ksock *ks)
+{
+	const struct kbus_message_header *hdr = &ks->wr.hdr;
+	u64 len;
+
+	if (hdr->start_guard != KBUS_MSG_START_GUARD ||
+	    hdr->end_guard != KBUS_MSG_END_GUARD || !hdr->name_len)
+		return -EINVAL;
+	if (hdr->name_len > KBUS_MAX_NAME_LEN)
+		return -ENAMETOOLONG;
+	if ((!hdr->name && hdr->data) ||
+	    (hdr->name && !hdr->data && hdr->data_len) ||
+	    (!hdr->data_len && hdr->data))
+		return -EINVAL;
+	if ((hdr->flags & KBUS_BIT_ALL_OR_WAIT) &&
+	    (hdr->flags & KBUS_BIT_ALL_OR_FAIL))
+		return -EINVAL;
+	len = (u64)KBUS_HDR_LEN + KBUS_PADDED_NAME_LEN((u64)hdr->name_len) +
+	      KBUS_PADDED_DATA_LEN((u64)hdr->data_len) + 4;
+	if (len > READ_ONCE(ks->dev->max_message_size))
+		return -EMSGSIZE;
+
+	ks->wr.pointy = !!hdr->name;
+	if (ks->wr.pointy) {
+		ks->wr.complete = true;
+		return 0;
+	}
+	ks->wr.total = len;
+	ks->wr.msg = kbus_msg_alloc(hdr->name_len, hdr->data_len, GFP_KERNEL);
+	return ks->wr.msg ? 0 : -ENOMEM;
+}
+
+/* Consume up to len bytes of the message; returns bytes taken or -errno. */
+static ssize_t kbus_write_some(struct kbus_ksock *ks, const char __user *buf,
+			       size_t len)
+{
+	struct kbus_wstate *wr = &ks->wr;
+	struct kbus_msg *msg = wr->msg;
+	u32 body_len, off;
+	size_t n;
+	int err;
+
+	if (wr->pos < KBUS_HDR_LEN) {
+		n = min_t(size_t, len, KBUS_HDR_LEN - wr->pos);
+		if (copy_from_user((u8 *)&wr->hdr + wr->pos, buf, n))
+			return -EFAULT;
+		wr->pos += n;
+		if (wr->pos == KBUS_HDR_LEN) {
+			err = kbus_check_header(ks);
+			if (err)
+				return err;
+		}
+		return n;
+	}
+
+	body_len = msg->body_len;
+	off = wr->pos - KBUS_HDR_LEN;
+	if (off < body_len) {
+		n = min_t(size_t, len, body_len - off);
+		if (copy_from_user(msg->body + off, buf, n))
+			return -EFAULT;
+		wr->pos += n;
+		/* The name is checked as soon as its last byte is in. */
+		if (off < msg->name_len && off + n >= msg->name_len) {
+			err = kbus_check_name(msg->name, msg->name_len, false);
+			if (err)
+				return err;
+		}
+		return n;
+	}
+
+	off -= body_len;
+	n = min_t(size_t, len, sizeof(wr->guard) - off);
+	if (copy_from_user((u8 *)&wr->guard + off, buf, n))
+		return -EFAULT;
+	wr->pos += n;
+	if (wr->pos == wr->total) {
+		if (wr->guard != KBUS_MSG_END_GUARD)
+			return -EINVAL;
+		/* Padding is ignored on input and zero on output. */
+		memset(msg->name + msg->name_len, 0,
+		       KBUS_PADDED_NAME_LEN(msg->name_len) - msg->name_len);
+		memset(msg->data + msg->data_len, 0,
+		       KBUS_PADDED_DATA_LEN(msg->data_len) - msg->data_len);
+		wr->complete = true;
+	}
+	return n;
+}
+
+static ssize_t kbus_write(struct file *file, const char __user *buf,
+			  size_t count, loff_t *ppos)
+{
+	struct kbus_ksock *ks = file->private_data;
+	size_t done = 0;
+	ssize_t ret;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -EAGAIN;
+	if (ks->wr.sending) {
+		/* The pending message stays: DISCARD, SEND or poll it. */
+		ret = -EALREADY;
+		goto out;
+	}
+	if (count && !ks->wr.started) {
+		ks->wr.started = true;
+		ks->wr.total = KBUS_HDR_LEN;
+	}
+	while (done < count) {
+		if (ks->wr.complete) {
+			ret = -EMSGSIZE;
+			goto discard;
+		}
+		ret = kbus_write_some(ks, buf + done, count - done);
+		if (ret < 0)
+			goto discard;
+		done += ret;
+	}
+	ret = count;
+	goto out;
+
+discard:
+	kbus_wstate_reset(ks);
+out:
+	mutex_unlock(&ks->io_lock);
+	return ret;
+}
+
+/* ---- the message being read ---- */
+
+static void kbus_rstate_reset(struct kbus_ksock *ks)
+{
+	kbus_msg_put(ks->rd.msg);
+	memset(&ks->rd, 0, sizeof(ks->rd));
+}
+
+static ssize_t kbus_read(struct file *file, char __user *buf, size_t count,
+			 loff_t *ppos)
+{
+	struct kbus_ksock *ks = file->private_data;
+	struct kbus_rstate *rd = &ks->rd;
+	size_t done = 0;
+	ssize_t ret;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -EAGAIN;
+	while (rd->msg && done < count && rd->pos < rd->total) {
+		u32 body_len = rd->msg->body_len;
+		const u8 *src;
+		size_t n;
+
+		if (rd->pos < KBUS_HDR_LEN) {
+			src = (const u8 *)&rd->hdr + rd->pos;
+			n = KBUS_HDR_LEN - rd->pos;
+		} else if (rd->pos < KBUS_HDR_LEN + body_len) {
+			src = rd->msg->body + (rd->pos - KBUS_HDR_LEN);
+			n = KBUS_HDR_LEN + body_len - rd->pos;
+		} else {
+			src = (const u8 *)&kbus_end_guard +
+			      (rd->pos - KBUS_HDR_LEN - body_len);
+			n = rd->total - rd->pos;
+		}
+		n = min(n, count - done);
+		if (copy_to_user(buf + done, src, n)) {
+			ret = -EFAULT;
+			goto out;
+		}
+		rd->pos += n;
+		done += n;
+	}
+	if (rd->msg && rd->pos == rd->total)
+		kbus_rstate_reset(ks);
+	ret = done;
+out:
+	mutex_unlock(&ks->io_lock);
+	return ret;
+}
+
+/* ---- open, release, poll ---- */
+
+static int kbus_open(struct inode *inode, struct file *file)
+{
+	struct kbus_dev *dev = container_of(inode->i_cdev, struct kbus_dev,
+					    cdev);
+	struct kbus_ksock *ks;
+	int err;
+
+	ks = kzalloc(sizeof(*ks), GFP_KERNEL);
+	if (!ks)
+		return -ENOMEM;
+	ks->dev = dev;
+	ks->pid = task_tgid_nr(current);
+	ks->can_write = file->f_mode & FMODE_WRITE;
+	ks->max_messages = CONFIG_KBUS_DEF_MAX_MESSAGES;
+	mutex_init(&ks->io_lock);
+	INIT_LIST_HEAD(&ks->queue);
+	init_waitqueue_head(&ks->read_wait);
+	err = kbus_idtable_reserve(&ks->outstanding);
+	if (err)
+		goto err_free;
+
+	if (mutex_lock_interruptible(&dev->lock)) {
+		err = -ERESTARTSYS;
+		goto err_free;
+	}
+	do {
+		if (++dev->last_ksock_id == 0)
+			dev->last_ksock_id = 1;
+		/* Ids still in use after a wrap-around are skipped. */
+		err = xa_insert(&dev->ksock_ids, dev->last_ksock_id, ks,
+				GFP_KERNEL);
+	} while (err == -EBUSY);
+	if (err) {
+		mutex_unlock(&dev->lock);
+		goto err_free;
+	}
+	ks->id = dev->last_ksock_id;
+	list_add(&ks->dev_list, &dev->ksocks);
+	kbus_room_appeared(dev);
+	mutex_unlock(&dev->lock);
+
+	file->private_data = ks;
+	return stream_open(inode, file);
+
+err_free:
+	kfree(ks->outstanding.ids);
+	kfree(ks);
+	return err;
+}
+
+/* Close (spec 5.5): every request this Ksock held gets its answer. */
+static int kbus_release(struct inode *inode, struct file *file)
+{
+	struct kbus_ksock *ks = file->private_data;
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_qentry *qe, *tmp;
+	u32 i;
+
+	mutex_lock(&dev->lock);
+	ks->closing = true;
+	xa_erase(&dev->ksock_ids, ks->id);
+	if (ks->wr.sending) {
+		ks->wr.sending = false;
+		dev->num_sending--;
+	}
+	kbus_wstate_reset(ks);
+	kbus_rstate_reset(ks);
+
+	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
+		list_del(&qe->list);
+		if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY)
+			kbus_status_to_requester(dev, ks, qe->msg,
+						 KBUS_MSG_NAME_REPLIER_GONEAWAY);
+		kbus_msg_put(qe->msg);
+		kbus_qentry_free(qe);
+	}
+	ks->count = 0;
+
+	kbus_unbind_all(ks);
+
+	for (i = 0; i < ks->owed.count; i++) {
+		struct kbus_owed *owed = &ks->owed.owed[i];
+		struct kbus_ksock *requester;
+
+		requester = kbus_find_ksock(dev, owed->requester);
+		if (requester &&
+		    kbus_idtable_remove(&requester->outstanding, owed->id))
+			kbus_push_status(requester,
+					 KBUS_MSG_NAME_REPLIER_IGNORED,
+					 ks->id, owed->id);
+	}
+
+	list_del(&ks->dev_list);
+	kbus_room_appeared(dev);
+	mutex_unlock(&dev->lock);
+
+	kfree(ks->outstanding.ids);
+	kfree(ks->owed.owed);
+	mutex_destroy(&ks->io_lock);
+	kfree(ks);
+	return 0;
+}
+
+static __poll_t kbus_poll(struct file *file, poll_table *wait)
+{
+	struct kbus_ksock *ks = file->private_data;
+	struct kbus_dev *dev = ks->dev;
+	__poll_t mask = 0;
+
+	poll_wait(file, &ks->read_wait, wait);
+	mutex_lock(&ks->io_lock);
+	mutex_lock(&dev->lock);
+	if (ks->wr.sending)
+		poll_wait(file, &dev->write_wait, wait);
+	if (ks->count || ks->num_setaside)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (ks->can_write && (!ks->wr.sending || kbus_poll_retry(ks)))
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	mutex_unlock(&dev->lock);
+	mutex_unlock(&ks->io_lock);
+	return mask;
+}
+
+/* ---- ioctls ---- */
+
+/* Copy in a BIND/UNBIND/REPLIER name; NULL-terminated, caller frees. */
+static char *kbus_get_name(char __user *uname, u32 len, bool for_query)
+{
+	char *name;
+	int err;
+
+	if (!len && !for_query)
+		return ERR_PTR(-EBADMSG);
+	if (!len || len > KBUS_MAX_NAME_LEN)
+		return ERR_PTR(-ENAMETOOLONG);
+	name = kbus_copy_name(uname, len);
+	if (IS_ERR(name) || for_query)
+		return name;
+	err = kbus_check_name(name, len, true);
+	if (err) {
+		kfree(name);
+		return ERR_PTR(err);
+	}
+	return name;
+}
+
+static int kbus_ioc_bind(struct kbus_ksock *ks, void __user *argp, bool bind)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_bind_request req;
+	char *name;
+	int err;
+
+	if (copy_from_user(&req, argp, sizeof(req)))
+		return -EFAULT;
+	name = kbus_get_name(req.name, req.name_len, false);
+	if (IS_ERR(name))
+		return PTR_ERR(name);
+	if (mutex_lock_interruptible(&dev->lock)) {
+		kfree(name);
+		return -ERESTARTSYS;
+	}
+	if (bind)
+		err = kbus_bind(ks, name, req.name_len, req.is_replier);
+	else
+		err = kbus_unbind(ks, name, req.name_len, req.is_replier);
+	mutex_unlock(&dev->lock);
+	kfree(name);
+	return err;
+}
+
+static int kbus_ioc_replier(struct kbus_ksock *ks, void __user *argp)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_bind_query query;
+	struct kbus_binding *b;
+	char *name;
+
+	if (copy_from_user(&query, argp, sizeof(query)))
+		return -EFAULT;
+	name = kbus_get_name(query.name, query.name_len, true);
+	if (IS_ERR(name))
+		return PTR_ERR(name);
+	if (mutex_lock_interruptible(&dev->lock)) {
+		kfree(name);
+		return -ERESTARTSYS;
+	}
+	b = kbus_find_exact_replier(dev, name, query.name_len);
+	query.return_id = b ? b->ksock->id : 0;
+	mutex_unlock(&dev->lock);
+	kfree(name);
+	if (copy_to_user(argp, &query, sizeof(query)))
+		return -EFAULT;
+	return b ? 1 : 0;
+}
+
+/* NEXTMSG (spec 6.7): pop the next message and make it the one to read. */
+static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_message_header *hdr = &ks->rd.hdr;
+	struct kbus_qentry *qe;
+	struct kbus_msg *msg;
+	u32 len = 0;
+	int ret = 0;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	if (mutex_lock_interruptible(&dev->lock)) {
+		mutex_unlock(&ks->io_lock);
+		return -ERESTARTSYS;
+	}
+	kbus_rstate_reset(ks);
+	if (list_empty(&ks->queue))
+		kbus_setaside_promote(ks);	/* never strand them: 18.10 */
+	qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
+	if (!qe)
+		goto out;
+	msg = qe->msg;
+	if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY) {
+		ret = kbus_owed_add(&ks->owed, msg->id, msg->from);
+		if (ret)
+			goto out;
+	}
+	list_del(&qe->list);
+	ks->count--;
+
+	hdr->start_guard = KBUS_MSG_START_GUARD;
+	hdr->id = msg->id;
+	hdr->in_reply_to = msg->in_reply_to;
+	hdr->to = msg->to;
+	hdr->from = msg->from;
+	hdr->orig_from = msg->orig_from;
+	hdr->final_to = msg->final_to;
+	hdr->flags = qe->flags;
+	hdr->name_len = msg->name_len;
+	hdr->data_len = msg->data_len;
+	hdr->end_guard = KBUS_MSG_END_GUARD;
+	ks->rd.msg = msg;	/* the queue's reference moves here */
+	ks->rd.total = KBUS_HDR_LEN + msg->body_len + 4;
+	len = ks->rd.total;
+	kbus_qentry_free(qe);
+
+	kbus_setaside_promote(ks);
+	kbus_room_appeared(dev);
+	ret = 1;
+out:
+	mutex_unlock(&dev->lock);
+	mutex_unlock(&ks->io_lock);
+	if (ret >= 0 && put_user(len, argp))
+		return -EFAULT;
+	return ret;
+}
+
+/* The 0 / 1 / 0xFFFFFFFF (query) switches; returns the previous state. */
+static int kbus_ioc_switch(struct kbus_ksock *ks, u32 __user *argp,
+			   unsigned int cmd)
+{
+	struct kbus_dev *dev = ks->dev;
+	bool *flag;
+	u32 val, old;
+	int err = 0;
+
+	if (get_user(val, argp))
+		return -EFAULT;
+	if (val > 1 && val != 0xFFFFFFFF)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&dev->lock))
+		return -ERESTARTSYS;
+	if (cmd == KBUS_IOC_MSGONLYONCE)
+		flag = &ks->only_once;
+	else if (cmd == KBUS_IOC_VERBOSE)
+		flag = &dev->verbose;
+	else
+		flag = &dev->report_replier_binds;
+	old = *flag;
+	if (val != 0xFFFFFFFF)
+		*flag = val;
+	if (cmd == KBUS_IOC_REPORTREPLIERBINDS && val == 1)
+		err = kbus_report_snapshot(ks);
+	mutex_unlock(&dev->lock);
+	if (err)
+		return err;
+	return put_user(old, argp) ? -EFAULT : 0;
+}
+
+/* A u32 in, a u32 out, under the device lock. */
+static int kbus_ioc_u32(struct kbus_ksock *ks, u32 __user *argp,
+			unsigned int cmd)
+{
+	struct kbus_dev *dev = ks->dev;
+	u32 val = 0;
+	int err = 0;
+
+	if ((cmd == KBUS_IOC_MAXMSGS || cmd == KBUS_IOC_MAXMSGSIZE) &&
+	    get_user(val, argp))
+		return -EFAULT;
+	if (mutex_lock_interruptible(&dev->lock))
+		return -ERESTARTSYS;
+	switch (cmd) {
+	case KBUS_IOC_KSOCKID:
+		val = ks->id;
+		break;
+	case KBUS_IOC_MAXMSGS:
+		if (val) {
+			ks->max_messages = val;
+			kbus_room_appeared(dev);
+		}
+		val = ks->max_messages;
+		break;
+	case KBUS_IOC_NUMMSGS:
+		val = ks->count + ks->num_setaside;
+		break;
+	case KBUS_IOC_UNREPLIEDTO:
+		val = ks->owed.count;
+		break;
+	case KBUS_IOC_MAXMSGSIZE:
+		if (val == 0) {
+			val = dev->max_message_size;
+		} else if (val == 1) {
+			val = CONFIG_KBUS_ABS_MAX_MESSAGE_SIZE;
+		} else if (val < KBUS_MIN_MESSAGE_SIZE ||
+			   val > CONFIG_KBUS_ABS_MAX_MESSAGE_SIZE) {
+			err = -EINVAL;
+		} else {
+			WRITE_ONCE(dev->max_message_size, val);
+		}
+		break;
+	}
+	mutex_unlock(&dev->lock);
+	if (err)
+		return err;
+	return put_user(val, argp) ? -EFAULT : 0;
+}
+
+static int kbus_ioc_send(struct kbus_ksock *ks, void __user *argp)
+{
+	struct kbus_msg_id id = {};
+	int err;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	err = kbus_send(ks, &id);
+	mutex_unlock(&ks->io_lock);
+	if ((!err || err == -EAGAIN) && copy_to_user(argp, &id, sizeof(id)))
+		return -EFAULT;
+	return err;
+}
+
+static int kbus_ioc_lastsent(struct kbus_ksock *ks, void __user *argp)
+{
+	struct kbus_msg_id id;
+
+	if (mutex_lock_interruptible(&ks->dev->lock))
+		return -ERESTARTSYS;
+	id = ks->last_msg_id_sent;
+	mutex_unlock(&ks->dev->lock);
+	return copy_to_user(argp, &id, sizeof(id)) ? -EFAULT : 0;
+}
+
+static int kbus_ioc_lenleft(struct kbus_ksock *ks, u32 __user *argp)
+{
+	u32 left;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	left = ks->rd.total - ks->rd.pos;
+	mutex_unlock(&ks->io_lock);
+	return put_user(left, argp) ? -EFAULT : 0;
+}
+
+static int kbus_ioc_discard(struct kbus_ksock *ks)
+{
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	if (ks->wr.sending) {
+		mutex_lock(&ks->dev->lock);
+		ks->wr.sending = false;
+		ks->dev->num_sending--;
+		mutex_unlock(&ks->dev->lock);
+	}
+	kbus_wstate_reset(ks);
+	mutex_unlock(&ks->io_lock);
+	return 0;
+}
+
+static int kbus_ioc_newdevice(u32 __user *argp)
+{
+	u32 index;
+	int err;
+
+	err = kbus_new_device(&index);
+	if (err)
+		return err;
+	return put_user(index, argp) ? -EFAULT : 0;
+}
+
+static long kbus_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kbus_ksock *ks = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	if (_IOC_TYPE(cmd) != KBUS_IOC_MAGIC || _IOC_NR(cmd) < 1 ||
+	    _IOC_NR(cmd) > KBUS_IOC_MAXNR)
+		return -ENOTTY;
+	if (_IOC_DIR(cmd) != _IOC_NONE && !access_ok(argp, _IOC_SIZE(cmd)))
+		return -EFAULT;
+
+	switch (cmd) {
+	case KBUS_IOC_RESET:
+		return 0;
+	case KBUS_IOC_BIND:
+		return kbus_ioc_bind(ks, argp, true);
+	case KBUS_IOC_UNBIND:
+		return kbus_ioc_bind(ks, argp, false);
+	case KBUS_IOC_REPLIER:
+		return kbus_ioc_replier(ks, argp);
+	case KBUS_IOC_NEXTMSG:
+		return kbus_ioc_nextmsg(ks, argp);
+	case KBUS_IOC_LENLEFT:
+		return kbus_ioc_lenleft(ks, argp);
+	case KBUS_IOC_SEND:
+		return kbus_ioc_send(ks, argp);
+	case KBUS_IOC_DISCARD:
+		return kbus_ioc_discard(ks);
+	case KBUS_IOC_LASTSENT:
+		return kbus_ioc_lastsent(ks, argp);
+	case KBUS_IOC_KSOCKID:
+	case KBUS_IOC_MAXMSGS:
+	case KBUS_IOC_NUMMSGS:
+	case KBUS_IOC_UNREPLIEDTO:
+	case KBUS_IOC_MAXMSGSIZE:
+		return kbus_ioc_u32(ks, argp, cmd);
+	case KBUS_IOC_MSGONLYONCE:
+	case KBUS_IOC_VERBOSE:
+	case KBUS_IOC_REPORTREPLIERBINDS:
+		return kbus_ioc_switch(ks, argp, cmd);
+	case KBUS_IOC_NEWDEVICE:
+		return kbus_ioc_newdevice(argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+const struct file_operations kbus_fops = {
+	.owner = THIS_MODULE,
+	.open = kbus_open,
+	.release = kbus_release,
+	.read = kbus_read,
+	.write = kbus_write,
+	.poll = kbus_poll,
+	.unlocked_ioctl = kbus_ioctl,
+	.llseek = no_llseek,
+};

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KBUS kernel message bus: /proc/kbus/bindings and /proc/kbus/stats in
+ * the formats of spec section 13.
+ */
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+
+#include "kbus_internal.h"
+
+static struct proc_dir_entry *kbus_proc_dir;
+
+static const char *const kbus_part_names[] = {
+	[KBUS_PART_HDR] = "HDR",
+	[KBUS_PART_NAME] = "NAME",
+	[KBUS_PART_NPAD] = "NPAD",
+	[KBUS_PART_DATA] = "DATA",
+	[KBUS_PART_DPAD] = "DPAD",
+	[KBUS_PART_FINAL] = "FINAL",
+};
+
+/* Run show() for each device in index order, each under its lock. */
+static int kbus_proc_each(struct seq_file *m,
+			  void (*show)(struct seq_file *m, struct kbus_dev *dev))
+{
+	unsigned int i;
+
+	for (i = 0; i < KBUS_MAX_NUM_DEVICES; i++) {
+		struct kbus_dev *dev = kbus_dev_get(i);
+
+		if (!dev)
+			break;
+		if (mutex_lock_interruptible(&dev->lock))
+			return -ERESTARTSYS;
+		show(m, dev);
+		mutex_unlock(&dev->lock);
+	}
+	return 0;
+}
+
+static void kbus_show_bindings(struct seq_file *m, struct kbus_dev *dev)
+{
+	struct kbus_binding *b;
+
+	seq_puts(m, "# <device> is bound to <Ksock-ID> in <process-PID> as <Replier|Listener> for <message-name>\n");
+	list_for_each_entry(b, &dev->bindings, dev_list)
+		seq_printf(m, "%3u: %8u %8lu  %c  %.*s\n", dev->index,
+			   b->ksock->id, (unsigned long)b->ksock->pid,
+			   b->is_replier ? 'R' : 'L', (int)b->name_len,
+			   b->name);
+}
+
+static int kbus_bindings_show(struct seq_file *m, void *v)
+{
+	return kbus_proc_each(m, kbus_show_bindings);
+}
+
+/* Where the write parser is: the part, and the byte within it. */
+static void kbus_write_position(struct kbus_ksock *ks, u32 *pos,
+				const char **part)
+{
+	u32 at = READ_ONCE(ks->wr.pos);
+	u32 name_len = READ_ONCE(ks->wr.hdr.name_len);
+	u32 data_len = READ_ONCE(ks->wr.hdr.data_len);
+	u32 ends[] = {
+		[KBUS_PART_HDR] = KBUS_HDR_LEN,
+		[KBUS_PART_NAME] = name_len,
+		[KBUS_PART_NPAD] = KBUS_PADDED_NAME_LEN(name_len) - name_len,
+		[KBUS_PART_DATA] = data_len,
+		[KBUS_PART_DPAD] = KBUS_PADDED_DATA_LEN(data_len) - data_len,
+		[KBUS_PART_FINAL] = 4,
+	};
+	int i;
+
+	if (at < KBUS_HDR_LEN || READ_ONCE(ks->wr.pointy) ||
+	    name_len > KBUS_MAX_NAME_LEN) {
+		*pos = min(at, KBUS_HDR_LEN);
+		*part = kbus_part_names[KBUS_PART_HDR];
+		return;
+	}
+	for (i = KBUS_PART_HDR; i < KBUS_PART_FINAL; i++) {
+		if (at < ends[i])
+			break;
+		at -= ends[i];
+	}
+	*pos = at;
+	*part = kbus_part_names[i];
+}
+
+static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
+{
+	struct kbus_ksock *ks;
+
+	seq_printf(m, "dev %2u: next ksock %u next msg %u unsent unbindings %u%s\n",
+		   dev->index, dev->last_ksock_id, dev->last_msg_serial,
+		   dev->num_setaside,
+		   dev->setaside_tragic ? "(gone tragic)" : "");
+	list_for_each_entry(ks, &dev->ksocks, dev_list) {
+		const char *part;
+		u32 wpos;
+
+		kbus_write_position(ks, &wpos, &part);
+		seq_printf(m, "    ksock %u last msg %u:%u queue %u of %u\n",
+			   ks->id, ks->last_msg_id_sent.network_id,
+			   ks->last_msg_id_sent.serial_num, ks->count,
+			   ks->max_messages);
+		seq_printf(m, "      read byte %u of %u, wrote byte %u of %s (%sfinished), %ssending\n",
+			   READ_ONCE(ks->rd.pos), READ_ONCE(ks->rd.total),
+			   wpos, part, READ_ONCE(ks->wr.complete) ? "" : "not ",
+			   ks->wr.sending ? "" : "not ");
+		seq_printf(m, "      outstanding requests %u (size %u, max %u), unsent replies %u (max %u)\n",
+			   ks->outstanding.count, ks->outstanding.size,
+			   ks->outstanding.max, ks->owed.count, ks->owed.max);
+	}
+}
+
+static int kbus_stats_show(struct seq_file *m, void *v)
+{
+	return kbus_proc_each(m, kbus_show_stats);
+}
+
+int kbus_proc_init(void)
+{
+	kbus_proc_dir = proc_mkdir("kbus", NULL);
+	if (!kbus_proc_dir)
+		return -ENOMEM;
+	if (!proc_create_single("bindings", 0444, kbus_proc_dir,
+				kbus_bindings_show) ||
+	    !proc_create_single("stats", 0444, kbus_proc_dir,
+				kbus_stats_show)) {
+		proc_remove(kbus_proc_dir);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void kbus_proc_exit(void)
+{
+	proc_remove(kbus_proc_dir);
+}
