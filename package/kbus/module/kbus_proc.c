@@ -87,12 +87,19 @@ static void kbus_write_position(struct kbus_ksock *ks, u32 *pos,
 	*part = kbus_part_names[i];
 }
 
+/* The value a counter will hand out next (0 is skipped). */
+static u32 kbus_next_nonzero(u32 last)
+{
+	return last + 1 ? last + 1 : 1;
+}
+
 static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 {
 	struct kbus_ksock *ks;
 
 	seq_printf(m, "dev %2u: next ksock %u next msg %u unsent unbindings %u%s\n",
-		   dev->index, dev->last_ksock_id, dev->last_msg_serial,
+		   dev->index, kbus_next_nonzero(dev->last_ksock_id),
+		   kbus_next_nonzero(dev->last_msg_serial),
 		   dev->num_setaside,
 		   dev->setaside_tragic ? "(gone tragic)" : "");
 	list_for_each_entry(ks, &dev->ksocks, dev_list) {
