@@ -437,8 +437,12 @@ def poll_out(k: Ksock, timeout_ms: int = 0) -> bool:
     return any(ev & select.POLLOUT for _, ev in p.poll(timeout_ms))
 
 
+#: How long a pending sender polls for POLLOUT before giving up (seconds).
+PENDING_POLL_TIMEOUT = 20.0
+
+
 def pending_sender(
-    message: Callable[[], Message], poll_timeout: float = 20.0
+    message: Callable[[], Message], poll_timeout: float = PENDING_POLL_TIMEOUT
 ) -> Callable[[ChildConn], object]:
     """A Child target: open a Ksock, send ``message()`` (which must return
     EAGAIN), report ``("pending", ksock_id, msg_id)``, then block in

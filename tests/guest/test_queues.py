@@ -469,8 +469,14 @@ def _start_pending(ksock: KsockFactory, make: Callable[[], Message]) -> util.Chi
 
 
 def _assert_woken(child: util.Child) -> None:
+    # poll() looks at the Ksock once more when its timeout expires, and that
+    # retry would succeed too: only an answer well before the timeout shows
+    # that KBUS woke the poller.
     woken, seconds, _ = child.result()
     assert woken, f"the poller was not woken (slept {seconds:.1f} s)"
+    assert seconds < util.PENDING_POLL_TIMEOUT / 2, (
+        f"the poller was only woken by its own timeout ({seconds:.1f} s)"
+    )
 
 
 def test_poller_is_woken_when_the_full_listener_reads(ksock: KsockFactory) -> None:
