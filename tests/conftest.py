@@ -1,0 +1,121 @@
+"""Host-side pytest fixtures for the QEMU test rig, driven through labgrid.
+
+Run with an environment: `pytest tests --lg-env tests/env/rig-x86_64.yaml`
+(`make test` runs each architecture).  Fixtures:
+
+* `rig_arch`: "x86_64" or "armhf", from the environment's options;
+* `shell`: labgrid's ShellDriver, the strategy in state "shell" (booted, the
+  repository at /mnt/share, kbus loaded);
+* `guest_run`: run a shell command in the guest with a timeout scaled for TCG
+  (armhf is slower), returning (output, exit status);
+* `run_guest_pytest`: run the guest's pytest on a file under tests/guest/
+  (as /mnt/share/tests/guest/...), returning (output, exit status); the
+  option --guest-args='-k NAME' passes arguments on to it.
+
+tests/guest/ holds the guest's own tests: the host never collects them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from labgrid import Target
+from labgrid.driver import ShellDriver
+from labgrid.strategy import Strategy
+from pexpect import TIMEOUT
+
+collect_ignore = ["guest"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--guest-args",
+        default="",
+        help="extra arguments for the guest's pytest, e.g. --guest-args='-k test_open -x'",
+    )
+
+
+REPO = Path(__file__).resolve().parent.parent
+GUEST_SHARE = "/mnt/share"
+GUEST_PYTEST_TIMEOUT = 600.0  # seconds per guest test file on x86_64
+
+GuestRun = Callable[..., tuple[str, int]]
+GuestPytest = Callable[..., tuple[str, int]]
+
+
+@pytest.fixture(scope="session")
+def rig_arch(target: Target) -> str:
+    arch = target.env.config.get_target_option(target.name, "rig_arch")
+    assert arch in ("x86_64", "armhf"), f"bad rig_arch option {arch!r}"
+    return str(arch)
+
+
+@pytest.fixture(scope="session")
+def timeout_factor(target: Target) -> float:
+    return float(target.env.config.get_target_option(target.name, "timeout_factor", 1))
+
+
+@pytest.fixture(scope="session")
+def rig_out(rig_arch: str) -> Path:
+    """The rig's build products on the host (out/rig/ARCH)."""
+    return REPO / "out" / "rig" / rig_arch
+
+
+@pytest.fixture(scope="session")
+def shell(strategy: Strategy, target: Target) -> ShellDriver:
+    strategy.transition("shell")
+    return target.get_driver("ShellDriver")
+
+
+@pytest.fixture(scope="session")
+def guest_run(shell: ShellDriver, strategy: Strategy, timeout_factor: float) -> GuestRun:
+    """`guest_run(cmd, timeout=30.0)` -> (output, exit status).
+
+    The timeout is in x86_64 seconds, multiplied by the environment's
+    timeout_factor.  A command that times out leaves the console out of step:
+    the guest is rebooted (so later tests start clean) and the test fails.
+    """
+
+    def run(cmd: str, timeout: float = 30.0) -> tuple[str, int]:
+        scaled = timeout * timeout_factor
+        try:
+            lines, _, rc = shell.run(cmd, timeout=scaled)
+        except TIMEOUT:
+            strategy.transition("off")
+            strategy.transition("shell")
+            pytest.fail(f"guest command timed out after {scaled:g} s (guest rebooted): {cmd}")
+        return "\n".join(lines), rc
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def run_guest_pytest(guest_run: GuestRun, request: pytest.FixtureRequest) -> GuestPytest:
+    """`run_guest_pytest("tests/guest/test_x.py", *args)` -> (output, exit status).
+
+    Runs the guest's `python3 -m pytest -p no:cacheprovider` in
+    /mnt/share/tests/guest with PYTHONDONTWRITEBYTECODE=1 (nothing is written
+    into the shared repository) and --confcutdir=. (this host conftest stays
+    out), after making sure the rig is ready (share mounted, kbus loaded: an
+    earlier file may have unloaded it).
+    """
+
+    def run(path: str, *args: str, timeout: float = GUEST_PYTEST_TIMEOUT) -> tuple[str, int]:
+        rel = Path(path)
+        if rel.is_absolute() or not (REPO / rel).is_file():
+            raise ValueError(f"{path}: not a file of this repository")
+        guest_path = shlex.quote(f"{GUEST_SHARE}/{rel.as_posix()}")
+        words = [*shlex.split(request.config.getoption("--guest-args")), *args]
+        extra = " ".join(shlex.quote(a) for a in words)
+        cmd = (
+            "rig-setup --share --load >/dev/null && "
+            f"cd {GUEST_SHARE}/tests/guest && "
+            "PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider "
+            f"--confcutdir=. --color=no -rfE {guest_path} {extra} 2>&1"
+        )
+        return guest_run(cmd, timeout=timeout)
+
+    return run

@@ -1,0 +1,34 @@
+# Pinned Debian 12 (bookworm) packages for the QEMU test rig: the ONE place
+# where rig versions live.  Everything is fetched with `apt-get download` into
+# out/dl/ and unpacked with `dpkg -x`; a version that no longer downloads is a
+# loud error (see tests/rig/fetch-debs).  To move on, pick versions shown by
+# `apt-cache madison NAME:ARCH` (prefer the bookworm main suite, which both
+# amd64 and armhf see) and run `make rig`.
+
+# Kernel: ABI name and the Debian version of linux-image/-headers/-kbuild.
+KERNEL_ABI     := 6.1.0-50
+KERNEL_VERSION := 6.1.176-1
+
+# Guest userland, per-architecture packages (NAME=VERSION; the rig adds the
+# architecture: amd64 for ARCH=x86_64, armhf for ARCH=armhf).
+RIG_ARCH_DEBS := \
+	busybox-static=1:1.35.0-4+deb12u1+b1 \
+	libc6=2.36-9+deb12u14 \
+	libgcc-s1=12.2.0-14+deb12u1 \
+	zlib1g=1:1.2.13.dfsg-1 \
+	libexpat1=2.5.0-1+deb12u2 \
+	libffi8=3.4.4-1 \
+	libbz2-1.0=1.0.8-5+b1 \
+	liblzma5=5.4.1-1+deb12u1 \
+	python3.11-minimal=3.11.2-6+deb12u8 \
+	libpython3.11-minimal=3.11.2-6+deb12u8 \
+	libpython3.11-stdlib=3.11.2-6+deb12u8
+
+# Guest userland, architecture-independent packages (pytest and its deps).
+RIG_ALL_DEBS := \
+	python3-pytest=7.2.1-2 \
+	python3-attr=22.2.0-1 \
+	python3-iniconfig=1.1.1-2 \
+	python3-packaging=23.0-1 \
+	python3-pluggy=1.0.0+repack-1 \
+	python3-py=1.11.0-1
