@@ -72,6 +72,15 @@ COMPONENT_INPUTS := $(shell find $(KBUS_PYTHON_DIR) $(RIGSRC)/rootfs $(OVERLAY_D
 .PHONY: rig-arch FORCE
 rig-arch: $(RIG)/kernel $(RIG)/initrd.cpio $(RIG)/kernel-release
 
+# More components: each tests/rig/components/NAME.mk builds a tree laid out
+# like the guest's root in $(RIG)/stage/NAME/ (by a rule whose target is the
+# stamp $(RIG)/stage/NAME.stamp) and adds NAME to RIG_STAGES.  The trees are
+# copied into components.cpio after the kbus package and the overlay.
+RIG_STAGES :=
+include $(sort $(wildcard $(RIGSRC)/components/*.mk))
+RIG_STAGE_STAMPS := $(foreach s,$(RIG_STAGES),$(RIG)/stage/$(s).stamp)
+RIG_STAGE_DIRS := $(foreach s,$(RIG_STAGES),$(RIG)/stage/$(s))
+
 # --- downloads -------------------------------------------------------------
 # (manifests: the .deb paths; fetch-debs is a no-op for files already cached)
 $(RIG)/kernel.debs: $(VERSIONS) $(RIGSRC)/fetch-debs
@@ -146,9 +155,9 @@ $(RIG)/components.inputs: FORCE
 	$(call file_list,$(KBUS_PYTHON_DIR) $(RIGSRC)/rootfs $(OVERLAY_DIR))
 
 $(RIG)/components.cpio: $(RIG)/components.inputs $(COMPONENT_INPUTS) $(RIG)/kbus.ko \
-		$(RIG)/base.cpio $(RIGSRC)/build-components
+		$(RIG)/base.cpio $(RIGSRC)/build-components $(RIG_STAGE_STAMPS)
 	$(RIGSRC)/build-components $(RIG) $(KVER) $(RIG)/kbus.ko $(KBUS_PYTHON_DIR) \
-		$(RIGSRC)/rootfs $(OVERLAY_DIR)
+		$(RIGSRC)/rootfs $(OVERLAY_DIR) $(RIG_STAGE_DIRS)
 
 $(RIG)/initrd.cpio: $(RIG)/base.cpio $(RIG)/components.cpio
 	cat $^ > $@.tmp && mv $@.tmp $@
