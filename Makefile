@@ -32,7 +32,7 @@ help:
 	@echo '  make setup        install host tools (apt, as root) and the venv .venv/'
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
 	@echo '                    (ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select)'
-	@echo '  make lint         shellcheck and ruff over the rig and test code'
+	@echo '  make lint         shellcheck, ruff (Python) and checkpatch --strict (kernel C)'
 	@echo
 	@echo 'QEMU test rig (cache in out/: downloads out/dl/, products out/rig/ARCH/):'
 	@echo '  make rig          build the rig for both architectures (ARCH=... for one)'
@@ -91,14 +91,24 @@ test: $(SETUP_DONE)
 SHELL_SCRIPTS := tests/setup tests/rig/fetch-debs tests/rig/build-base \
 	tests/rig/build-components tests/rig/rootfs/etc/init.d/rcS \
 	tests/rig/rootfs/usr/sbin/rig-setup tests/rig/rootfs/etc/profile .ci/run
-PYTHON_FILES := tests/rig-run tests/rig/extract-vmlinux tests/conftest.py \
-	tests/labgrid_strategy.py tests/test_guest_suites.py tests/test_rig_host.py \
-	tests/guest/test_rig_module.py
+PYTHON_DIRS := package tests
+PYTHON_SCRIPTS := tests/rig-run tests/rig/extract-vmlinux
+KERNEL_C := $(wildcard package/kbus/module/*.[ch]) package/kbus/include/linux/kbus_defns.h
 
-lint: $(SETUP_DONE)
+# checkpatch.pl from Debian's linux-source-6.1 (installed by tests/setup)
+LINUX_SOURCE := /usr/src/linux-source-6.1.tar.xz
+CHECKPATCH := $(OUT)/checkpatch/scripts/checkpatch.pl
+$(CHECKPATCH): $(LINUX_SOURCE)
+	mkdir -p $(OUT)/checkpatch
+	tar -xJf $< -C $(OUT)/checkpatch --strip-components=1 linux-source-6.1/scripts/checkpatch.pl \
+		linux-source-6.1/scripts/spelling.txt linux-source-6.1/scripts/const_structs.checkpatch
+	touch $@
+
+lint: $(SETUP_DONE) $(CHECKPATCH)
 	shellcheck $(SHELL_SCRIPTS)
-	$(VENV)/bin/ruff check $(PYTHON_FILES)
-	$(VENV)/bin/ruff format --check $(PYTHON_FILES)
+	$(VENV)/bin/ruff check $(PYTHON_DIRS) $(PYTHON_SCRIPTS)
+	$(VENV)/bin/ruff format --check $(PYTHON_DIRS) $(PYTHON_SCRIPTS)
+	$(CHECKPATCH) --no-tree --strict --quiet --show-types -f $(KERNEL_C)
 
 clean:
 	rm -rf $(OUT)/rig

@@ -342,12 +342,12 @@ def test_to_bytes_worked_example_without_data() -> None:
     assert _u32_at(raw, _offset(_MessageHeaderStruct, "name_len")) == 6
     assert _u32_at(raw, _offset(_MessageHeaderStruct, "data_len")) == 0
     name_ptr = _offset(_MessageHeaderStruct, "name")
-    assert raw[name_ptr:name_ptr + 2 * POINTER_SIZE] == bytes(2 * POINTER_SIZE)  # NULLs
+    assert raw[name_ptr : name_ptr + 2 * POINTER_SIZE] == bytes(2 * POINTER_SIZE)  # NULLs
     assert _u32_at(raw, _offset(_MessageHeaderStruct, "end_guard")) == Message.END_GUARD
     if LP64:
         assert raw[84:88] == bytes(4)  # tail padding of the header
-    assert raw[h:h + 6] == b"$.Fred"
-    assert raw[h + 6:h + 8] == b"\0\0"  # NUL and one byte of padding
+    assert raw[h : h + 6] == b"$.Fred"
+    assert raw[h + 6 : h + 8] == b"\0\0"  # NUL and one byte of padding
     assert _u32_at(raw, h + 8) == Message.END_GUARD
     if LP64:
         assert raw[88:94] == b"$.Fred"
@@ -361,9 +361,9 @@ def test_to_bytes_worked_example_with_data() -> None:
     h = MSG_HEADER_LEN
     assert len(raw) == msg.total_length() == calc_entire_message_len(6, 7)
     assert _u32_at(raw, _offset(_MessageHeaderStruct, "data_len")) == 7
-    assert raw[h:h + 8] == b"$.Fred\0\0"
-    assert raw[h + 8:h + 15] == b"abc1234"
-    assert raw[h + 15:h + 16] == b"\0"
+    assert raw[h : h + 8] == b"$.Fred\0\0"
+    assert raw[h + 8 : h + 15] == b"abc1234"
+    assert raw[h + 15 : h + 16] == b"\0"
     assert _u32_at(raw, h + 16) == Message.END_GUARD
     if LP64:
         assert raw[96:103] == b"abc1234"
@@ -411,9 +411,7 @@ def test_from_bytes_errors() -> None:
         Message.from_bytes(b"Kbus!")
     raw = bytearray(Message("$.Fred").to_bytes())
     raw[0:4] = b"XXXX"
-    with pytest.raises(
-        ValueError, match=r"which does not start with message start guard$"
-    ) as info:
+    with pytest.raises(ValueError, match=r"which does not start with message start guard$") as info:
         Message.from_bytes(bytes(raw))
     assert str(info.value).startswith("Cannot form entire message from string ")
     good = Message("$.Fred", b"data").to_bytes()
@@ -509,7 +507,10 @@ def test_repr_examples() -> None:
     assert (
         repr(
             Reply(
-                "$.Fred", data=b"1234", to=27, in_reply_to=MessageId(0, 132),
+                "$.Fred",
+                data=b"1234",
+                to=27,
+                in_reply_to=MessageId(0, 132),
                 flags=Message.ALL_OR_WAIT,
             )
         )
@@ -601,8 +602,12 @@ def test_str_examples() -> None:
 
     gone = Status.from_bytes(
         _status_bytes(
-            name="$.KBUS.Replier.GoneAway", id=MessageId(0, 9), to=1, from_=2,
-            in_reply_to=MessageId(0, 8), flags=Message.SYNTHETIC,
+            name="$.KBUS.Replier.GoneAway",
+            id=MessageId(0, 9),
+            to=1,
+            from_=2,
+            in_reply_to=MessageId(0, 8),
+            flags=Message.SYNTHETIC,
         )
     )
     assert str(gone) == (
@@ -612,7 +617,9 @@ def test_str_examples() -> None:
 
     event = Message.from_bytes(
         _status_bytes(
-            name="$.KBUS.ReplierBindEvent", id=MessageId(0, 10), flags=0x204,
+            name="$.KBUS.ReplierBindEvent",
+            id=MessageId(0, 10),
+            flags=0x204,
             data=_bind_event_data(1, 3, b"$.Fred"),
         )
     )
@@ -626,7 +633,10 @@ def test_str_examples() -> None:
     assert str(lost) == "<Announcement '$.KBUS.UnbindEventsLost', id=[0:11], flags=0x4 (SYN)>"
 
     remote = Message(
-        "$.Fred", id=MessageId(2, 17), from_=5, orig_from=OrigFrom(2, 4),
+        "$.Fred",
+        id=MessageId(2, 17),
+        from_=5,
+        orig_from=OrigFrom(2, 4),
         in_reply_to=MessageId(0, 16),
     )
     assert str(remote) == "<Reply '$.Fred', id=[2:17], from=5, orig_from=(2,4), in_reply_to=[0:16]>"
@@ -763,8 +773,15 @@ def test_message_equality() -> None:
 def test_message_equivalent() -> None:
     a = Message("$.Fred", b"data", to=1)
     b = Message(
-        "$.Fred", b"data", to=1, from_=7, id=MessageId(1, 2), flags=3,
-        in_reply_to=MessageId(0, 5), orig_from=OrigFrom(1, 1), final_to=OrigFrom(2, 2),
+        "$.Fred",
+        b"data",
+        to=1,
+        from_=7,
+        id=MessageId(1, 2),
+        flags=3,
+        in_reply_to=MessageId(0, 5),
+        orig_from=OrigFrom(1, 1),
+        final_to=OrigFrom(2, 2),
     )
     assert a.equivalent(b)
     assert b.equivalent(a)
@@ -776,19 +793,40 @@ def test_message_equivalent() -> None:
 
 def test_extract_and_from_sequence() -> None:
     msg = Message(
-        "$.Fred", b"data", to=1, from_=2, orig_from=OrigFrom(3, 4), final_to=OrigFrom(5, 6),
-        in_reply_to=MessageId(7, 8), flags=9, id=MessageId(10, 11),
+        "$.Fred",
+        b"data",
+        to=1,
+        from_=2,
+        orig_from=OrigFrom(3, 4),
+        final_to=OrigFrom(5, 6),
+        in_reply_to=MessageId(7, 8),
+        flags=9,
+        id=MessageId(10, 11),
     )
     seq = msg.extract()
     assert seq == (
-        MessageId(10, 11), MessageId(7, 8), 1, 2, OrigFrom(3, 4), OrigFrom(5, 6), 9, "$.Fred",
+        MessageId(10, 11),
+        MessageId(7, 8),
+        1,
+        2,
+        OrigFrom(3, 4),
+        OrigFrom(5, 6),
+        9,
+        "$.Fred",
         b"data",
     )
     assert Message.from_sequence(seq) == msg
     assert Message.from_sequence(list(seq)) == msg
     changed = Message.from_sequence(seq, data=b"new", to=5, flags=0, id=MessageId(0, 1))
     assert changed.extract() == (
-        MessageId(0, 1), MessageId(7, 8), 5, 2, OrigFrom(3, 4), OrigFrom(5, 6), 0, "$.Fred",
+        MessageId(0, 1),
+        MessageId(7, 8),
+        5,
+        2,
+        OrigFrom(3, 4),
+        OrigFrom(5, 6),
+        0,
+        "$.Fred",
         b"new",
     )
     empty = Message("$.Fred").extract()
@@ -922,10 +960,26 @@ def test_request() -> None:
 
 
 def test_reply() -> None:
-    rep = Reply("$.Fred", b"data", to=1, from_=2, orig_from=OrigFrom(3, 4),
-                in_reply_to=MessageId(0, 5), flags=0, id=MessageId(0, 6))
+    rep = Reply(
+        "$.Fred",
+        b"data",
+        to=1,
+        from_=2,
+        orig_from=OrigFrom(3, 4),
+        in_reply_to=MessageId(0, 5),
+        flags=0,
+        id=MessageId(0, 6),
+    )
     assert rep.extract() == (
-        MessageId(0, 6), MessageId(0, 5), 1, 2, OrigFrom(3, 4), None, 0, "$.Fred", b"data"
+        MessageId(0, 6),
+        MessageId(0, 5),
+        1,
+        2,
+        OrigFrom(3, 4),
+        None,
+        0,
+        "$.Fred",
+        b"data",
     )
     assert rep.is_reply()
     bad_makers: list[Callable[[], object]] = [
@@ -967,7 +1021,11 @@ def test_status() -> None:
 
 def test_reply_to() -> None:
     req = Message(
-        "$.Q", b"question", from_=7, id=MessageId(0, 42), flags=0x3 | Message.URGENT,
+        "$.Q",
+        b"question",
+        from_=7,
+        id=MessageId(0, 42),
+        flags=0x3 | Message.URGENT,
         orig_from=OrigFrom(1, 2),
     )
     rep = reply_to(req, b"answer")
@@ -994,7 +1052,11 @@ def test_reply_to() -> None:
 
 def test_stateful_request() -> None:
     reply = Message(
-        "$.Q", in_reply_to=MessageId(0, 1), from_=9, orig_from=OrigFrom(4, 5), to=3,
+        "$.Q",
+        in_reply_to=MessageId(0, 1),
+        from_=9,
+        orig_from=OrigFrom(4, 5),
+        to=3,
         final_to=OrigFrom(6, 6),
     )
     req = stateful_request(reply, "$.Q.More", b"more", flags=Message.URGENT)
@@ -1026,7 +1088,9 @@ def test_split_replier_bind_event_data_spec_example() -> None:
         assert len(data) == 20
         assert split_replier_bind_event_data(data) == (1, 3, "$.Fred")
     assert split_replier_bind_event_data(_bind_event_data(0, 99, b"$.Sensors.*")) == (
-        0, 99, "$.Sensors.*",
+        0,
+        99,
+        "$.Sensors.*",
     )
     assert len(_bind_event_data(1, 3, b"$.Fred")) == 12 + calc_padded_name_len(6)
     with pytest.raises(ValueError):
@@ -1063,7 +1127,9 @@ def test_message_id() -> None:
     assert MessageId(1, 1) <= MessageId(1, 1)
     assert MessageId(1, 2) >= MessageId(1, 1)
     assert sorted([MessageId(1, 1), MessageId(0, 9), MessageId(0, 2)]) == [
-        MessageId(0, 2), MessageId(0, 9), MessageId(1, 1),
+        MessageId(0, 2),
+        MessageId(0, 9),
+        MessageId(1, 1),
     ]
     with pytest.raises(TypeError):
         _ = MessageId(0, 1) < (0, 2)
@@ -1098,11 +1164,29 @@ def test_package_exports() -> None:
     namespace: dict[str, Any] = {}
     exec("from kbus import *", namespace)
     for name in (
-        "Ksock", "BindStruct", "ReplierStruct", "SendResultStruct", "read_bindings",
-        "MessageId", "OrigFrom", "Message", "Announcement", "Request", "Reply", "Status",
-        "reply_to", "stateful_request", "split_replier_bind_event_data", "hexdata", "hexify",
-        "c_data_as_bytes", "calc_padded_name_len", "calc_padded_data_len",
-        "calc_entire_message_len", "message_from_parts", "MSG_HEADER_LEN",
+        "Ksock",
+        "BindStruct",
+        "ReplierStruct",
+        "SendResultStruct",
+        "read_bindings",
+        "MessageId",
+        "OrigFrom",
+        "Message",
+        "Announcement",
+        "Request",
+        "Reply",
+        "Status",
+        "reply_to",
+        "stateful_request",
+        "split_replier_bind_event_data",
+        "hexdata",
+        "hexify",
+        "c_data_as_bytes",
+        "calc_padded_name_len",
+        "calc_padded_data_len",
+        "calc_entire_message_len",
+        "message_from_parts",
+        "MSG_HEADER_LEN",
     ):
         assert name in namespace, name
     assert namespace["MSG_HEADER_LEN"] == MSG_HEADER_LEN
@@ -1316,8 +1400,9 @@ def test_ksock_bind_unbind_arguments(fake_ksock: tuple[Ksock, FakeKernel, Path])
     ksock.unbind("$.Fred", True)
     assert seen == [(0, 11, b"$.Sensors.*"), (1, 6, b"$.Fred"), (1, 6, b"$.Fred")]
     assert [c[0] for c in kernel.calls] == [Ksock.IOC_BIND, Ksock.IOC_BIND, Ksock.IOC_UNBIND]
-    assert all(len(c[1]) == ctypes.sizeof(BindStruct) for c in kernel.calls
-               if isinstance(c[1], bytes))
+    assert all(
+        len(c[1]) == ctypes.sizeof(BindStruct) for c in kernel.calls if isinstance(c[1], bytes)
+    )
 
     def failing(view: Any) -> int:
         raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
@@ -1363,8 +1448,11 @@ def test_ksock_u32_ioctls(fake_ksock: tuple[Ksock, FakeKernel, Path]) -> None:
         kernel.handlers[request] = handler
 
     for request in (
-        Ksock.IOC_MSGONLYONCE, Ksock.IOC_VERBOSE, Ksock.IOC_REPORTREPLIERBINDS,
-        Ksock.IOC_MAXMSGS, Ksock.IOC_MAXMSGSIZE,
+        Ksock.IOC_MSGONLYONCE,
+        Ksock.IOC_VERBOSE,
+        Ksock.IOC_REPORTREPLIERBINDS,
+        Ksock.IOC_MAXMSGS,
+        Ksock.IOC_MAXMSGSIZE,
     ):
         echo_previous(request, 1)
     assert ksock.want_messages_once(True) == 1

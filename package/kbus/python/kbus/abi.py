@@ -143,9 +143,7 @@ THREE_BIT_DIR_IOC_LAYOUT = IocLayout(
     nrbits=8, typebits=8, sizebits=13, dirbits=3, none=1, write=4, read=2
 )
 #: PA-RISC: generic field sizes, but read and write bits swapped.
-PARISC_IOC_LAYOUT = IocLayout(
-    nrbits=8, typebits=8, sizebits=14, dirbits=2, none=0, write=2, read=1
-)
+PARISC_IOC_LAYOUT = IocLayout(nrbits=8, typebits=8, sizebits=14, dirbits=2, none=0, write=2, read=1)
 
 
 def ioc_layout_for_machine(machine: str) -> IocLayout:
@@ -248,9 +246,7 @@ KBUS_IOCTL_TABLE: tuple[tuple[str, int, str], ...] = (
 )
 
 
-def ioctl_numbers(
-    pointer_size: int, layout: IocLayout = GENERIC_IOC_LAYOUT
-) -> dict[str, int]:
+def ioctl_numbers(pointer_size: int, layout: IocLayout = GENERIC_IOC_LAYOUT) -> dict[str, int]:
     """Return ``{"RESET": ..., "BIND": ..., ...}`` for the given pointer size.
 
     Every KBUS command with an argument encodes ``sizeof(char *)`` (the

@@ -286,12 +286,7 @@ def calc_padded_data_len(data_len: int) -> int:
 
 def calc_entire_message_len(name_len: int, data_len: int) -> int:
     """``KBUS_ENTIRE_MSG_LEN``: the length of the entire form of a message."""
-    return (
-        MSG_HEADER_LEN
-        + calc_padded_name_len(name_len)
-        + calc_padded_data_len(data_len)
-        + 4
-    )
+    return MSG_HEADER_LEN + calc_padded_name_len(name_len) + calc_padded_data_len(data_len) + 4
 
 
 # ---------------------------------------------------------------------------
@@ -380,9 +375,7 @@ def _build_pointy(
     data: _DataArg,
     encoding: str,
     errors: str,
-) -> tuple[
-    _MessageHeaderStruct, ctypes.Array[ctypes.c_ubyte], ctypes.Array[ctypes.c_ubyte] | None
-]:
+) -> tuple[_MessageHeaderStruct, ctypes.Array[ctypes.c_ubyte], ctypes.Array[ctypes.c_ubyte] | None]:
     """Build a pointy header and the (padded) name and data buffers it uses."""
     name_b = _name_bytes(name)
     data_b = _as_bytes(data, encoding, errors)
@@ -439,16 +432,18 @@ def c_data_as_bytes(data: Any, data_len: int) -> bytes:
     return bytes(data[:data_len])
 
 
-def hexdata(data: bytes | bytearray | str | None, encoding: str = "utf-8",
-            errors: str = "strict") -> str:
+def hexdata(
+    data: bytes | bytearray | str | None, encoding: str = "utf-8", errors: str = "strict"
+) -> str:
     """Printable form of data: ASCII letters, digits and punctuation as
     themselves, every other byte as ``\\xNN``."""
     raw = _as_bytes(data, encoding, errors)
     return "".join(chr(b) if b in _PRINTABLE else f"\\x{b:02x}" for b in raw)
 
 
-def hexify(data: bytes | bytearray | str | None, encoding: str = "utf-8",
-           errors: str = "strict") -> str:
+def hexify(
+    data: bytes | bytearray | str | None, encoding: str = "utf-8", errors: str = "strict"
+) -> str:
     """Space-separated two-digit lowercase hex of each byte of ``data``."""
     raw = _as_bytes(data, encoding, errors)
     return " ".join(f"{b:02x}" for b in raw)
@@ -468,11 +463,9 @@ def split_replier_bind_event_data(data: bytes | bytearray | memoryview) -> tuple
             f"need at least {_BIND_EVENT_HEADER_LEN})"
         )
     is_bind, binder, name_len = struct.unpack_from("=III", raw, 0)
-    name_b = raw[_BIND_EVENT_HEADER_LEN:_BIND_EVENT_HEADER_LEN + name_len]
+    name_b = raw[_BIND_EVENT_HEADER_LEN : _BIND_EVENT_HEADER_LEN + name_len]
     if len(name_b) != name_len:
-        raise ValueError(
-            f"Replier bind event data is too short for its name of length {name_len}"
-        )
+        raise ValueError(f"Replier bind event data is too short for its name of length {name_len}")
     return is_bind, binder, name_b.decode(_NAME_ENCODING, _NAME_ERRORS)
 
 
@@ -530,7 +523,14 @@ class Message:
 
     #: Fields shown by repr(), in order (see §14.7).
     _repr_fields: tuple[str, ...] = (
-        "data", "to", "from_", "orig_from", "final_to", "in_reply_to", "flags", "id",
+        "data",
+        "to",
+        "from_",
+        "orig_from",
+        "final_to",
+        "in_reply_to",
+        "flags",
+        "id",
     )
 
     msg: _MessageHeaderStruct | _EntireMessageStructBase
@@ -640,8 +640,9 @@ class Message:
         encoding: str,
         errors: str,
     ) -> _M:
-        (p_id, p_in_reply_to, p_to, p_from, p_orig_from, p_final_to, p_flags, p_name,
-         p_data) = parts
+        (p_id, p_in_reply_to, p_to, p_from, p_orig_from, p_final_to, p_flags, p_name, p_data) = (
+            parts
+        )
         obj = cls.__new__(cls)
         obj._init_pointy(
             p_id if id is None else id,
@@ -682,8 +683,17 @@ class Message:
         to "none" this way (use :meth:`extract` and :meth:`from_sequence`).
         """
         return cls._new_from_parts(
-            msg.extract(), data, to, from_, orig_from, final_to, in_reply_to, flags, id,
-            encoding, errors,
+            msg.extract(),
+            data,
+            to,
+            from_,
+            orig_from,
+            final_to,
+            in_reply_to,
+            flags,
+            id,
+            encoding,
+            errors,
         )
 
     @classmethod
@@ -797,13 +807,27 @@ class Message:
     def extract(
         self,
     ) -> tuple[
-        MessageId | None, MessageId | None, int, int, OrigFrom | None, OrigFrom | None, int,
-        str, bytes | None,
+        MessageId | None,
+        MessageId | None,
+        int,
+        int,
+        OrigFrom | None,
+        OrigFrom | None,
+        int,
+        str,
+        bytes | None,
     ]:
         """``(id, in_reply_to, to, from_, orig_from, final_to, flags, name, data)``"""
         return (
-            self.id, self.in_reply_to, self.to, self.from_, self.orig_from, self.final_to,
-            self.flags, self.name, self.data,
+            self.id,
+            self.in_reply_to,
+            self.to,
+            self.from_,
+            self.orig_from,
+            self.final_to,
+            self.flags,
+            self.name,
+            self.data,
         )
 
     def total_length(self) -> int:
@@ -855,8 +879,16 @@ class Message:
     def _compare_key(self) -> tuple[Any, ...]:
         h = self._hdr
         return (
-            h.id._key(), h.in_reply_to._key(), h.to, h.from_, h.orig_from._key(),
-            h.final_to._key(), h.flags, h.name_len, h.data_len, self._raw_name(),
+            h.id._key(),
+            h.in_reply_to._key(),
+            h.to,
+            h.from_,
+            h.orig_from._key(),
+            h.final_to._key(),
+            h.flags,
+            h.name_len,
+            h.data_len,
+            self._raw_name(),
             self._raw_data(),
         )
 
@@ -1004,8 +1036,14 @@ class Announcement(Message):
         errors: str = "strict",
     ) -> None:
         super().__init__(
-            name, data=data, to=to, from_=from_, flags=flags, id=id,
-            encoding=encoding, errors=errors,
+            name,
+            data=data,
+            to=to,
+            from_=from_,
+            flags=flags,
+            id=id,
+            encoding=encoding,
+            errors=errors,
         )
 
     def _check_fields(self) -> None:
@@ -1038,8 +1076,15 @@ class Request(Message):
         errors: str = "strict",
     ) -> None:
         super().__init__(
-            name, data=data, to=to, from_=from_, final_to=final_to, flags=flags, id=id,
-            encoding=encoding, errors=errors,
+            name,
+            data=data,
+            to=to,
+            from_=from_,
+            final_to=final_to,
+            flags=flags,
+            id=id,
+            encoding=encoding,
+            errors=errors,
         )
 
     def _check_fields(self) -> None:
@@ -1072,8 +1117,16 @@ class Reply(Message):
         errors: str = "strict",
     ) -> None:
         super().__init__(
-            name, data=data, to=to, from_=from_, orig_from=orig_from, in_reply_to=in_reply_to,
-            flags=flags, id=id, encoding=encoding, errors=errors,
+            name,
+            data=data,
+            to=to,
+            from_=from_,
+            orig_from=orig_from,
+            in_reply_to=in_reply_to,
+            flags=flags,
+            id=id,
+            encoding=encoding,
+            errors=errors,
         )
 
     def _check_fields(self) -> None:
@@ -1128,8 +1181,13 @@ def reply_to(
             f" and WANT_YOU_TO_REPLY set: {original}"
         )
     return Reply(
-        original.name, data=data, in_reply_to=original.id, to=original.from_, flags=flags,
-        encoding=encoding, errors=errors,
+        original.name,
+        data=data,
+        in_reply_to=original.id,
+        to=original.from_,
+        flags=flags,
+        encoding=encoding,
+        errors=errors,
     )
 
 
@@ -1160,6 +1218,13 @@ def stateful_request(
             f" nor a stateful Request: {earlier_msg}"
         )
     return Request(
-        name, data=data, to=to, from_=from_, final_to=final_to, flags=flags, id=id,
-        encoding=encoding, errors=errors,
+        name,
+        data=data,
+        to=to,
+        from_=from_,
+        final_to=final_to,
+        flags=flags,
+        id=id,
+        encoding=encoding,
+        errors=errors,
     )
