@@ -15,40 +15,13 @@ static bool kbus_name_is(const char *name, u32 len, const char *what)
 	return len == strlen(what) && !memcmp(name, what, len);
 }
 
-/*
- * The replier for a message name (spec 7.3): exact beats ".%" beats ".*";
- * among ".*" wildcards the deeper (longer) one wins, whatever their age
- * (the original chose the newest: spec 18.13).
- */
-struct kbus_binding *kbus_find_replier(struct kbus_dev *dev,
-				       const char *name, u32 len)
-{
-	struct kbus_binding *b, *best = NULL;
-
-	list_for_each_entry(b, &dev->bindings, dev_list) {
-		if (!b->is_replier || !kbus_name_matches(b, name, len))
-			continue;
-		if (b->match == KBUS_MATCH_EXACT)
-			return b;
-		if (!best || b->match > best->match ||
-		    (b->match == best->match && b->name_len > best->name_len))
-			best = b;
-	}
-	return best;
-}
-
 /* The replier bound to exactly this name string (REPLIER, EADDRINUSE). */
 struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,
 					     const char *name, u32 len)
 {
-	struct kbus_binding *b;
+	struct kbus_name_node *node = kbus_node_find(dev, name, len);
 
-	list_for_each_entry(b, &dev->bindings, dev_list) {
-		if (b->is_replier && b->name_len == len &&
-		    !memcmp(b->name, name, len))
-			return b;
-	}
-	return NULL;
+	return node ? node->replier : NULL;
 }
 
 /* A $.KBUS.ReplierBindEvent (spec 10.2) for binding b. */
@@ -96,10 +69,22 @@ static int kbus_report(struct kbus_ksock *ks, struct kbus_binding *b,
 	return err == -EBUSY ? -EAGAIN : err;
 }
 
-/* BIND (spec 6.3); the name has been checked and belongs to the caller. */
+/* Take b out of the index and the lists; the caller frees it. */
+static void kbus_binding_unlink(struct kbus_dev *dev, struct kbus_binding *b)
+{
+	list_del(&b->dev_list);
+	list_del(&b->node_list);
+	list_del(&b->ks_list);
+	if (b->node->replier == b)
+		b->node->replier = NULL;
+	kbus_node_put(dev, b->node);
+}
+
+/* BIND (spec 6.3); the name has been checked. */
 int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 {
 	struct kbus_dev *dev = ks->dev;
+	struct kbus_name_node *node;
 	struct kbus_binding *b;
 	int err;
 
@@ -108,24 +93,34 @@ int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	if (replier && kbus_find_exact_replier(dev, name, len))
 		return -EADDRINUSE;
 
-	b = kmalloc(struct_size(b, name, len + 1), GFP_KERNEL);
+	b = kmalloc(sizeof(*b), GFP_KERNEL);
 	if (!b)
 		return -ENOMEM;
+	node = kbus_node_get(dev, name, len);
+	if (!node) {
+		kfree(b);
+		return -ENOMEM;
+	}
+	b->node = node;
 	b->ksock = ks;
 	b->is_replier = replier;
-	b->match = kbus_name_match_kind(name, len);
 	b->name_len = len;
-	memcpy(b->name, name, len + 1);
+	b->name = node->name;
 
 	/* The event goes first, so a binder that listens sees its own bind. */
 	if (replier && dev->report_replier_binds) {
 		err = kbus_report(ks, b, true, false);
 		if (err) {
+			kbus_node_put(dev, node);
 			kfree(b);
 			return err;
 		}
 	}
 	list_add(&b->dev_list, &dev->bindings);
+	list_add(&b->node_list, &node->bindings);
+	list_add(&b->ks_list, &ks->bindings);
+	if (replier)
+		node->replier = b;
 	kbus_trace(dev, "ksock %u bound %c %s\n", ks->id, replier ? 'R' : 'L',
 		   b->name);
 	return 0;
@@ -160,13 +155,16 @@ int kbus_unbind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 {
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_binding *b, *found = NULL;
+	struct kbus_name_node *node;
 	int err;
 
-	list_for_each_entry(b, &dev->bindings, dev_list) {
-		if (b->ksock == ks && b->is_replier == replier &&
-		    b->name_len == len && !memcmp(b->name, name, len)) {
-			found = b;	/* newest first: the most recent one */
-			break;
+	node = kbus_node_find(dev, name, len);
+	if (node) {
+		list_for_each_entry(b, &node->bindings, node_list) {
+			if (b->ksock == ks && b->is_replier == replier) {
+				found = b;	/* newest first: the latest one */
+				break;
+			}
 		}
 	}
 	if (!found)
@@ -178,7 +176,8 @@ int kbus_unbind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 			return err;
 	}
 
-	list_del(&found->dev_list);
+	kbus_trace(dev, "ksock %u unbound %c %s\n", ks->id,
+		   replier ? 'R' : 'L', found->name);
 	kbus_setaside_drop(dev, ks, found);
 	if (kbus_name_is(name, len, KBUS_MSG_NAME_REPLIER_BIND_EVENT))
 		kbus_setaside_drop(dev, ks, NULL);
@@ -186,8 +185,7 @@ int kbus_unbind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 		kbus_setaside_promote(ks);
 		kbus_room_appeared(dev);
 	}
-	kbus_trace(dev, "ksock %u unbound %c %s\n", ks->id,
-		   replier ? 'R' : 'L', found->name);
+	kbus_binding_unlink(dev, found);
 	kfree(found);
 	return 0;
 }
@@ -200,16 +198,26 @@ void kbus_unbind_all(struct kbus_ksock *ks)
 {
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_binding *b, *tmp;
-	LIST_HEAD(gone);
+	LIST_HEAD(repliers);
 
-	list_for_each_entry_safe(b, tmp, &dev->bindings, dev_list) {
-		if (b->ksock == ks)
-			list_move_tail(&b->dev_list, &gone);
+	/*
+	 * Listener bindings go first, so that ks gets none of the events;
+	 * replier bindings (which receive no events) stay in their nodes
+	 * until reported, since the events carry their names.
+	 */
+	list_for_each_entry_safe(b, tmp, &ks->bindings, ks_list) {
+		if (b->is_replier) {
+			b->node->replier = NULL;
+			list_move_tail(&b->ks_list, &repliers);
+			continue;
+		}
+		kbus_binding_unlink(dev, b);
+		kfree(b);
 	}
-	list_for_each_entry_safe(b, tmp, &gone, dev_list) {
-		if (b->is_replier && dev->report_replier_binds)
+	list_for_each_entry_safe(b, tmp, &repliers, ks_list) {
+		if (dev->report_replier_binds)
 			kbus_report(ks, b, false, true);
-		list_del(&b->dev_list);
+		kbus_binding_unlink(dev, b);
 		kfree(b);
 	}
 	kbus_setaside_drop(dev, ks, NULL);

@@ -218,6 +218,7 @@ static int kbus_open(struct inode *inode, struct file *file)
 	ks->can_write = file->f_mode & FMODE_WRITE;
 	ks->max_messages = CONFIG_KBUS_DEF_MAX_MESSAGES;
 	mutex_init(&ks->io_lock);
+	INIT_LIST_HEAD(&ks->bindings);
 	INIT_LIST_HEAD(&ks->queue);
 	init_waitqueue_head(&ks->read_wait);
 	err = kbus_idtable_reserve(&ks->outstanding);

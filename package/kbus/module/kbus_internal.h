@@ -59,6 +59,10 @@
 
 #define KBUS_BIND_EVENT_FLAGS	(KBUS_BIT_SYNTHETIC | KBUS_BIT_ALL_OR_FAIL)
 
+#define KBUS_NAME_HASH_BITS	10
+/* A name has at most this many nodes matching it: one "*" per level, "%", exact. */
+#define KBUS_MAX_MATCHES	(KBUS_MAX_NAME_LEN / 2 + 2)
+
 /* How a binding's name matches (spec 3.3); also the replier rank, 7.3. */
 enum kbus_match {
 	KBUS_MATCH_STAR = 1,	/* ends in ".*" */
@@ -87,13 +91,30 @@ struct kbus_msg {
 
 struct kbus_ksock;
 
+/*
+ * One name string that something is bound to ("$.a.b", "$.a.*", "$.a.%"),
+ * in the device's name index: sending looks up the message name and the
+ * wildcards that could match it, never scanning unrelated bindings.
+ */
+struct kbus_name_node {
+	struct hlist_node hash;		/* dev->names[] bucket */
+	struct list_head bindings;	/* its bindings, newest first */
+	struct kbus_binding *replier;	/* at most one per name string */
+	enum kbus_match match;
+	u32 hash_val;
+	u32 len;
+	char name[];			/* NUL-terminated */
+};
+
 struct kbus_binding {
 	struct list_head dev_list;	/* dev->bindings, newest first */
+	struct list_head node_list;	/* node->bindings, newest first */
+	struct list_head ks_list;	/* ksock->bindings */
+	struct kbus_name_node *node;
 	struct kbus_ksock *ksock;
 	bool is_replier;
-	enum kbus_match match;
 	u32 name_len;
-	char name[];			/* NUL-terminated */
+	const char *name;		/* = node->name */
 };
 
 /* One copy of a message in a Ksock's queue. */
@@ -179,6 +200,7 @@ struct kbus_ksock {
 	struct kbus_rstate rd;
 
 	/* Under dev->lock from here on. */
+	struct list_head bindings;	/* this Ksock's bindings */
 	struct list_head queue;
 	u32 count;
 	u32 max_messages;
@@ -203,7 +225,9 @@ struct kbus_dev {
 	struct device *device;
 
 	struct mutex lock;		/* the device lock: see above */
-	struct list_head bindings;	/* newest first */
+	struct list_head bindings;	/* newest first, for /proc */
+	struct hlist_head *names;	/* the name index */
+	struct kbus_name_node **matches; /* scratch: kbus_match() result */
 	struct list_head ksocks;	/* newest first */
 	struct xarray ksock_ids;	/* id -> struct kbus_ksock */
 	wait_queue_head_t write_wait;	/* room may have appeared */
@@ -237,9 +261,16 @@ extern struct mutex kbus_devices_lock;
 
 /* kbus_names.c */
 int kbus_check_name(const char *name, u32 len, bool allow_wildcard);
-enum kbus_match kbus_name_match_kind(const char *name, u32 len);
-bool kbus_name_matches(const struct kbus_binding *b, const char *name, u32 len);
 char *kbus_copy_name(const char __user *uname, u32 len);
+int kbus_index_init(struct kbus_dev *dev);
+void kbus_index_exit(struct kbus_dev *dev);
+struct kbus_name_node *kbus_node_find(struct kbus_dev *dev, const char *name,
+				      u32 len);
+struct kbus_name_node *kbus_node_get(struct kbus_dev *dev, const char *name,
+				     u32 len);
+void kbus_node_put(struct kbus_dev *dev, struct kbus_name_node *node);
+u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len);
+struct kbus_binding *kbus_match_replier(struct kbus_dev *dev, u32 nmatch);
 
 /* kbus_queue.c */
 int kbus_queue_cache_init(void);
@@ -280,8 +311,6 @@ void kbus_setaside_drop(struct kbus_dev *dev, struct kbus_ksock *ks,
 			struct kbus_binding *b);
 
 /* kbus_bindings.c */
-struct kbus_binding *kbus_find_replier(struct kbus_dev *dev,
-				       const char *name, u32 len);
 struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,
 					     const char *name, u32 len);
 int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier);

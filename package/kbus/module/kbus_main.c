@@ -77,11 +77,15 @@ static int kbus_create_device(void)
 	dev->max_message_size = CONFIG_KBUS_DEF_MAX_MESSAGE_SIZE;
 	dev->verbose = IS_ENABLED(CONFIG_KBUS_DEBUG_DEFAULT_VERBOSE);
 
+	err = kbus_index_init(dev);
+	if (err)
+		goto err_free;
+
 	cdev_init(&dev->cdev, &kbus_fops);
 	dev->cdev.owner = THIS_MODULE;
 	err = cdev_add(&dev->cdev, MKDEV(MAJOR(kbus_devt), index), 1);
 	if (err)
-		goto err_free;
+		goto err_index;
 
 	dev->device = device_create(kbus_class, NULL,
 				    MKDEV(MAJOR(kbus_devt), index), dev,
@@ -98,6 +102,8 @@ static int kbus_create_device(void)
 
 err_cdev:
 	cdev_del(&dev->cdev);
+err_index:
+	kbus_index_exit(dev);
 err_free:
 	kfree(dev);
 	return err;
@@ -125,6 +131,7 @@ static void kbus_destroy_device(struct kbus_dev *dev)
 	WARN_ON(!list_empty(&dev->ksocks) || !list_empty(&dev->bindings) ||
 		!list_empty(&dev->setaside));
 	xa_destroy(&dev->ksock_ids);
+	kbus_index_exit(dev);
 	mutex_destroy(&dev->lock);
 	kfree(dev);
 }

@@ -21,6 +21,7 @@ struct kbus_route {
 	struct kbus_ksock *sender;	/* NULL for bind events */
 	struct kbus_ksock *requester;	/* the Reply's target */
 	struct kbus_binding *replier;	/* the Request's chosen replier */
+	u32 nmatch;			/* nodes in dev->matches */
 	bool set_aside;			/* close-time unbind event */
 	bool tragic;			/* set-aside list overflowed */
 	u64 pass;
@@ -137,9 +138,11 @@ static void kbus_route_set_aside(struct kbus_route *r, struct kbus_ksock *ks,
 }
 
 /*
- * Route the message: with deliver false, check every recipient and count
- * the copies (returns the error that refuses the send); with deliver true,
- * make the copies (cannot fail).
+ * Route the message: to the requester of a Reply, the replier of a Request,
+ * then the listeners of the nodes kbus_match() put in dev->matches (in that
+ * order, each node's newest binding first). With deliver false, check every
+ * recipient and count the copies (returns the error that refuses the send);
+ * with deliver true, make the copies (cannot fail).
  */
 static int kbus_route(struct kbus_route *r, bool deliver)
 {
@@ -147,6 +150,7 @@ static int kbus_route(struct kbus_route *r, bool deliver)
 	u32 flags = msg->flags & ~KBUS_BIT_WANT_YOU_TO_REPLY;
 	int full_err = (flags & KBUS_BIT_ALL_OR_WAIT) ? -EAGAIN : -EBUSY;
 	struct kbus_binding *b;
+	u32 i;
 
 	if (r->requester) {
 		if (!deliver && kbus_route_full(r, r->requester, false, true))
@@ -174,23 +178,24 @@ static int kbus_route(struct kbus_route *r, bool deliver)
 		}
 	}
 
-	list_for_each_entry(b, &r->dev->bindings, dev_list) {
-		struct kbus_ksock *ks = b->ksock;
+	for (i = 0; i < r->nmatch; i++) {
+		list_for_each_entry(b, &r->dev->matches[i]->bindings, node_list) {
+			struct kbus_ksock *ks = b->ksock;
 
-		if (b->is_replier ||
-		    !kbus_name_matches(b, msg->name, msg->name_len))
-			continue;
-		if (ks->only_once && kbus_route_has_copy(r, ks, deliver))
-			continue;
-		if (kbus_route_full(r, ks, deliver, false)) {
-			if (r->set_aside)
-				kbus_route_set_aside(r, ks, b, deliver);
-			else if (flags & (KBUS_BIT_ALL_OR_WAIT |
-					  KBUS_BIT_ALL_OR_FAIL))
-				return full_err;
-			continue;
+			if (b->is_replier)
+				continue;
+			if (ks->only_once && kbus_route_has_copy(r, ks, deliver))
+				continue;
+			if (kbus_route_full(r, ks, deliver, false)) {
+				if (r->set_aside)
+					kbus_route_set_aside(r, ks, b, deliver);
+				else if (flags & (KBUS_BIT_ALL_OR_WAIT |
+						  KBUS_BIT_ALL_OR_FAIL))
+					return full_err;
+				continue;
+			}
+			kbus_route_copy(r, ks, b, flags, deliver, false);
 		}
-		kbus_route_copy(r, ks, b, flags, deliver, false);
 	}
 	return 0;
 }
@@ -259,6 +264,7 @@ int kbus_deliver_event(struct kbus_dev *dev, struct kbus_msg *msg,
 		.dev = dev,
 		.msg = msg,
 		.set_aside = set_aside,
+		.nmatch = kbus_match(dev, msg->name, msg->name_len),
 	};
 
 	return kbus_route_run(&r);
@@ -336,8 +342,9 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 	*id_out = msg->id;
 	msg->seq = ++dev->next_seq;
 
+	r.nmatch = kbus_match(dev, msg->name, msg->name_len);
 	if (kbus_is_request(msg)) {
-		r.replier = kbus_find_replier(dev, msg->name, msg->name_len);
+		r.replier = kbus_match_replier(dev, r.nmatch);
 		if (!r.replier)
 			return -EADDRNOTAVAIL;
 	}
