@@ -139,8 +139,8 @@ static u32 kbus_drop_queued(struct kbus_binding *b, const char *why)
 	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
 		if (qe->binding != b)
 			continue;
-		list_del(&qe->list);
-		ks->count--;
+		kbus_unqueue(ks, qe);
+		kbus_mem_uncharge(ks->dev, kbus_msg_size(qe->msg));
 		if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY)
 			kbus_status_to_requester(ks->dev, ks, qe->msg, why);
 		kbus_msg_put(qe->msg);

@@ -19,6 +19,7 @@ static const u32 kbus_end_guard = KBUS_MSG_END_GUARD;
 void kbus_wstate_reset(struct kbus_ksock *ks)
 {
 	WARN_ON(ks->wr.sending);
+	kbus_mem_uncharge(ks->dev, ks->wr.charged);
 	kbus_msg_put(ks->wr.msg);
 	memset(&ks->wr, 0, sizeof(ks->wr));
 }
@@ -51,6 +52,9 @@ static int kbus_check_header(struct kbus_ksock *ks)
 		ks->wr.complete = true;
 		return 0;
 	}
+	if (kbus_mem_charge(ks->dev, len))
+		return -ENOMEM;
+	ks->wr.charged = len;
 	ks->wr.total = len;
 	ks->wr.msg = kbus_msg_alloc(hdr->name_len, hdr->data_len, GFP_KERNEL);
 	return ks->wr.msg ? 0 : -ENOMEM;
@@ -155,6 +159,8 @@ out:
 
 static void kbus_rstate_reset(struct kbus_ksock *ks)
 {
+	if (ks->rd.msg)
+		kbus_mem_uncharge(ks->dev, ks->rd.total);
 	kbus_msg_put(ks->rd.msg);
 	memset(&ks->rd, 0, sizeof(ks->rd));
 }
@@ -273,14 +279,14 @@ static int kbus_release(struct inode *inode, struct file *file)
 	kbus_rstate_reset(ks);
 
 	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
-		list_del(&qe->list);
+		kbus_unqueue(ks, qe);
+		kbus_mem_uncharge(dev, kbus_msg_size(qe->msg));
 		if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY)
 			kbus_status_to_requester(dev, ks, qe->msg,
 						 KBUS_MSG_NAME_REPLIER_GONEAWAY);
 		kbus_msg_put(qe->msg);
 		kbus_qentry_free(qe);
 	}
-	ks->count = 0;
 
 	kbus_unbind_all(ks);
 
@@ -428,8 +434,7 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 		if (ret)
 			goto out;
 	}
-	list_del(&qe->list);
-	ks->count--;
+	kbus_unqueue(ks, qe);	/* its bytes stay charged while it is read */
 
 	hdr->start_guard = KBUS_MSG_START_GUARD;
 	hdr->id = msg->id;

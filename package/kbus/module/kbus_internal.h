@@ -22,6 +22,7 @@
 
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -170,6 +171,7 @@ struct kbus_wstate {
 	u32 pos;		/* bytes consumed so far */
 	u32 total;		/* header size, or the entire length */
 	u32 guard;		/* the final end guard as written */
+	u32 charged;		/* bytes of msg charged to the device */
 	struct kbus_msg *msg;	/* allocated once the header is valid */
 	bool started;
 	bool complete;
@@ -204,6 +206,7 @@ struct kbus_ksock {
 	struct list_head queue;
 	u32 count;
 	u32 max_messages;
+	unsigned long queued_bytes;	/* sum of kbus_msg_size() of the queue */
 	wait_queue_head_t read_wait;
 	struct kbus_idtable outstanding;
 	struct kbus_owedtable owed;
@@ -216,6 +219,7 @@ struct kbus_ksock {
 	/* Scratch for one delivery pass (see kbus_send.c). */
 	u64 pass;
 	u32 pending;
+	unsigned long pending_bytes;
 	u64 pass_seq;
 };
 
@@ -239,6 +243,8 @@ struct kbus_dev {
 	bool verbose;
 	bool report_replier_binds;
 	u32 max_message_size;
+	/* Message bytes held for this device: queued copies, current reads, writes. */
+	atomic_long_t mem;
 
 	struct list_head setaside;	/* oldest first */
 	u32 num_setaside;
@@ -255,6 +261,8 @@ struct kbus_dev {
 
 /* kbus_main.c */
 extern unsigned int kbus_num_devices;
+extern unsigned long kbus_max_ksock_bytes;
+extern unsigned long kbus_max_device_bytes;
 struct kbus_dev *kbus_dev_get(unsigned int index);
 int kbus_new_device(u32 *index);
 extern struct mutex kbus_devices_lock;
@@ -284,6 +292,15 @@ static inline struct kbus_msg *kbus_msg_get(struct kbus_msg *msg)
 }
 
 u32 kbus_next_serial(struct kbus_dev *dev);
+/* The bytes a message occupies: its entire length. */
+static inline u32 kbus_msg_size(const struct kbus_msg *msg)
+{
+	return KBUS_HDR_LEN + msg->body_len + 4;
+}
+
+int kbus_mem_charge(struct kbus_dev *dev, unsigned long bytes);
+void kbus_mem_uncharge(struct kbus_dev *dev, unsigned long bytes);
+void kbus_unqueue(struct kbus_ksock *ks, struct kbus_qentry *qe);
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
 void kbus_push(struct kbus_ksock *ks, struct kbus_qentry *qe,
 	       struct kbus_msg *msg, struct kbus_binding *b, u32 flags);

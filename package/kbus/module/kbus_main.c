@@ -17,6 +17,17 @@ module_param(kbus_num_devices, uint, 0444);
 MODULE_PARM_DESC(kbus_num_devices,
 		 "Number of KBUS devices to create at load (grows with NEWDEVICE)");
 
+/* Bounds on the message bytes a client can make the kernel hold. */
+unsigned long kbus_max_ksock_bytes = 8UL << 20;
+module_param(kbus_max_ksock_bytes, ulong, 0644);
+MODULE_PARM_DESC(kbus_max_ksock_bytes,
+		 "Most message bytes one Ksock's queue may hold (default 8 MiB)");
+
+unsigned long kbus_max_device_bytes = 64UL << 20;
+module_param(kbus_max_device_bytes, ulong, 0644);
+MODULE_PARM_DESC(kbus_max_device_bytes,
+		 "Most message bytes queued, being read or written on one device (default 64 MiB)");
+
 static ushort kbus_dev_mode = 0666;
 module_param(kbus_dev_mode, ushort, 0444);
 MODULE_PARM_DESC(kbus_dev_mode,
@@ -129,7 +140,7 @@ static void kbus_destroy_device(struct kbus_dev *dev)
 	cdev_del(&dev->cdev);
 	/* No Ksock can be open: the module is only unloaded when unused. */
 	WARN_ON(!list_empty(&dev->ksocks) || !list_empty(&dev->bindings) ||
-		!list_empty(&dev->setaside));
+		!list_empty(&dev->setaside) || atomic_long_read(&dev->mem));
 	xa_destroy(&dev->ksock_ids);
 	kbus_index_exit(dev);
 	mutex_destroy(&dev->lock);

@@ -85,7 +85,38 @@ bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply)
 	return used >= ks->max_messages;
 }
 
-/* Put a copy of msg on ks's queue using the preallocated entry qe. */
+/*
+ * Charge bytes of message memory to the device; -ENOMEM beyond
+ * kbus_max_device_bytes. Needs no lock.
+ */
+int kbus_mem_charge(struct kbus_dev *dev, unsigned long bytes)
+{
+	if (atomic_long_add_return(bytes, &dev->mem) >
+	    READ_ONCE(kbus_max_device_bytes)) {
+		atomic_long_sub(bytes, &dev->mem);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void kbus_mem_uncharge(struct kbus_dev *dev, unsigned long bytes)
+{
+	atomic_long_sub(bytes, &dev->mem);
+}
+
+/* Take a copy off ks's queue; its bytes stay charged to the device. */
+void kbus_unqueue(struct kbus_ksock *ks, struct kbus_qentry *qe)
+{
+	list_del(&qe->list);
+	ks->count--;
+	ks->queued_bytes -= kbus_msg_size(qe->msg);
+}
+
+/*
+ * Put a copy of msg on ks's queue using the preallocated entry qe. Its
+ * bytes are charged without a check: kbus_route() checked the bounds, and
+ * status messages must not fail.
+ */
 void kbus_push(struct kbus_ksock *ks, struct kbus_qentry *qe,
 	       struct kbus_msg *msg, struct kbus_binding *b, u32 flags)
 {
@@ -97,6 +128,8 @@ void kbus_push(struct kbus_ksock *ks, struct kbus_qentry *qe,
 	else
 		list_add_tail(&qe->list, &ks->queue);
 	ks->count++;
+	ks->queued_bytes += kbus_msg_size(msg);
+	atomic_long_add(kbus_msg_size(msg), &ks->dev->mem);
 	ks->last_pushed_seq = msg->seq;
 	wake_up_interruptible(&ks->read_wait);
 }

@@ -26,6 +26,7 @@ struct kbus_route {
 	bool tragic;			/* set-aside list overflowed */
 	u64 pass;
 	u32 copies;			/* queue entries the message needs */
+	unsigned long bytes;		/* and the bytes they will charge */
 	u32 set_asides;			/* set-aside entries it needs */
 	struct list_head entries;	/* preallocated queue entries */
 	struct kbus_msg *lost;		/* $.KBUS.UnbindEventsLost, lazily */
@@ -41,17 +42,31 @@ static bool kbus_is_request(const struct kbus_msg *msg)
 	return msg->flags & KBUS_BIT_WANT_A_REPLY;
 }
 
-/* Is ks full, counting the copies the check pass has planned for it? */
+/*
+ * Is ks full, counting the copies the check pass has planned for it? Full
+ * is by message count (spec 8.2), or when the copy would take ks's queue,
+ * or the device, past its byte bound.
+ */
 static bool kbus_route_full(struct kbus_route *r, struct kbus_ksock *ks,
 			    bool deliver, bool for_reply)
 {
+	unsigned long size = kbus_msg_size(r->msg);
+	unsigned long bytes = ks->queued_bytes + size;
+	unsigned long dev_bytes = atomic_long_read(&r->dev->mem) + size;
 	u64 used = (u64)ks->count + ks->outstanding.count;
 
-	if (!deliver && ks->pass == r->pass)
-		used += ks->pending;
+	if (!deliver) {
+		dev_bytes += r->bytes;
+		if (ks->pass == r->pass) {
+			used += ks->pending;
+			bytes += ks->pending_bytes;
+		}
+	}
 	if (for_reply && used)
 		used--;
-	return used >= ks->max_messages;
+	return used >= ks->max_messages ||
+	       bytes > READ_ONCE(kbus_max_ksock_bytes) ||
+	       dev_bytes > READ_ONCE(kbus_max_device_bytes);
 }
 
 /* Start counting for ks in this check pass. */
@@ -60,6 +75,7 @@ static void kbus_route_touch(struct kbus_route *r, struct kbus_ksock *ks)
 	if (ks->pass != r->pass) {
 		ks->pass = r->pass;
 		ks->pending = 0;
+		ks->pending_bytes = 0;
 		ks->pass_seq = 0;
 	}
 }
@@ -78,8 +94,10 @@ static void kbus_route_copy(struct kbus_route *r, struct kbus_ksock *ks,
 		kbus_route_touch(r, ks);
 		if (!reserved)
 			ks->pending++;
+		ks->pending_bytes += kbus_msg_size(r->msg);
 		ks->pass_seq = r->msg->seq;
 		r->copies++;
+		r->bytes += kbus_msg_size(r->msg);
 		return;
 	}
 	qe = list_first_entry(&r->entries, struct kbus_qentry, list);
@@ -280,6 +298,12 @@ int kbus_copy_pointy(struct kbus_ksock *ks)
 	msg = kbus_msg_alloc(hdr->name_len, hdr->data_len, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
+	err = kbus_mem_charge(ks->dev, kbus_msg_size(msg));
+	if (err) {
+		kbus_msg_put(msg);
+		return err;
+	}
+	ks->wr.charged = kbus_msg_size(msg);
 	/* The name must be followed by a readable byte (spec 4.6). */
 	if (copy_from_user(msg->name, hdr->name, hdr->name_len + 1)) {
 		err = -EFAULT;
@@ -298,6 +322,8 @@ int kbus_copy_pointy(struct kbus_ksock *ks)
 	return 0;
 
 err_free:
+	kbus_mem_uncharge(ks->dev, ks->wr.charged);
+	ks->wr.charged = 0;
 	kbus_msg_put(msg);
 	return err;
 }
