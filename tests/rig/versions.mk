@@ -32,3 +32,11 @@ RIG_ALL_DEBS := \
 	python3-packaging=23.0-1 \
 	python3-pluggy=1.0.0+repack-1 \
 	python3-py=1.11.0-1
+
+# Sanitizer runtimes for the x86_64 guest only (tests/rig/components/libkbus.mk
+# runs the libkbus C tests under AddressSanitizer and UBSan). Same gcc-12
+# version as libgcc-s1 above; libubsan needs libstdc++. The rig adds :amd64.
+LIBKBUS_SANITIZER_DEBS := \
+	libasan8=12.2.0-14+deb12u1 \
+	libubsan1=12.2.0-14+deb12u1 \
+	libstdc++6=12.2.0-14+deb12u1
