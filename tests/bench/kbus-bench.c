@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kbus-bench: KBUS speed and memory figures, each next to a floor measured
+ * in the same run (pipe and Unix-socket ping-pong), so that figures taken
+ * under emulation can still be compared as ratios.
+ *
+ *   kbus-bench [--quick] [--json FILE] [--bus N]
+ *
+ * Uses the kernel ABI directly (linux/kbus_defns.h), not libkbus, so that
+ * what is measured is the module.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/kbus_defns.h>
+
+static int bus;
+static int quick;
+static FILE *json;
+static int json_first = 1;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "kbus-bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void json_value(const char *key, double value)
+{
+	if (!json)
+		return;
+	fprintf(json, "%s\n  \"%s\": %.6g", json_first ? "{" : ",", key, value);
+	json_first = 0;
+}
+
+/* ---- the KBUS ABI ---- */
+
+static int ksock_open(void)
+{
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/kbus%d", bus);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static void ksock_bind(int fd, const char *name, int replier)
+{
+	struct kbus_bind_request req = {
+		.is_replier = replier,
+		.name_len = strlen(name),
+		.name = (char *)name,
+	};
+
+	if (ioctl(fd, KBUS_IOC_BIND, &req) < 0)
+		die("bind %s: %s", name, strerror(errno));
+}
+
+static void ksock_max_messages(int fd, uint32_t max)
+{
+	if (ioctl(fd, KBUS_IOC_MAXMSGS, &max) < 0)
+		die("MAXMSGS: %s", strerror(errno));
+}
+
+/* Write a pointy header and SEND; returns 0 or -errno. */
+static int ksock_send(int fd, struct kbus_message_header *hdr,
+		      struct kbus_msg_id *id)
+{
+	if (write(fd, hdr, sizeof(*hdr)) != (ssize_t)sizeof(*hdr))
+		die("write: %s", strerror(errno));
+	if (ioctl(fd, KBUS_IOC_SEND, id) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Send, waiting (poll for write) while a listener is full. */
+static void ksock_send_wait(int fd, struct kbus_message_header *hdr)
+{
+	struct kbus_msg_id id;
+	int err = ksock_send(fd, hdr, &id);
+
+	while (err == -EAGAIN) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		if (poll(&p, 1, 10000) <= 0)
+			die("poll for write timed out");
+		err = 0;
+	}
+	if (err)
+		die("send: %s", strerror(-err));
+}
+
+/* Wait for, pop and read the next message into buf; returns its length. */
+static size_t ksock_recv(int fd, char *buf, size_t size)
+{
+	uint32_t len = 0;
+	ssize_t got;
+	size_t done = 0;
+
+	for (;;) {
+		int ret = ioctl(fd, KBUS_IOC_NEXTMSG, &len);
+
+		if (ret < 0)
+			die("NEXTMSG: %s", strerror(errno));
+		if (ret)
+			break;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 10000) <= 0)
+			die("no message within 10 s");
+	}
+	if (len > size)
+		die("message of %u bytes too big", len);
+	while (done < len) {
+		got = read(fd, buf + done, len - done);
+		if (got <= 0)
+			die("read: %s", got ? strerror(errno) : "EOF");
+		done += got;
+	}
+	return len;
+}
+
+static void header(struct kbus_message_header *hdr, const char *name,
+		   void *data, uint32_t data_len, uint32_t flags)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->start_guard = KBUS_MSG_START_GUARD;
+	hdr->end_guard = KBUS_MSG_END_GUARD;
+	hdr->name = (char *)name;
+	hdr->name_len = strlen(name);
+	hdr->data = data_len ? data : NULL;
+	hdr->data_len = data_len;
+	hdr->flags = flags;
+}
+
+/* ---- statistics ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double percentile(double *v, int n, double p)
+{
+	int i = (int)(p / 100.0 * (n - 1) + 0.5);
+
+	return v[i];
+}
+
+/* ---- round trips ---- */
+
+enum floor { FLOOR_PIPE, FLOOR_UNIX };
+
+/* A ping-pong over two pipes or a socket pair: the floor for a round trip. */
+static void floor_rtt(enum floor kind, size_t payload, int n, double *lat)
+{
+	int to_child[2], to_parent[2];
+	char *buf = calloc(1, payload);
+	pid_t pid;
+	int i;
+
+	if (!buf)
+		die("out of memory");
+	if (kind == FLOOR_PIPE) {
+		if (pipe(to_child) || pipe(to_parent))
+			die("pipe: %s", strerror(errno));
+	} else {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+			die("socketpair: %s", strerror(errno));
+		to_child[0] = sv[1];
+		to_child[1] = sv[0];
+		to_parent[0] = sv[0];
+		to_parent[1] = sv[1];
+	}
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		for (i = 0; i < n; i++) {
+			size_t done = 0;
+
+			while (done < payload) {
+				ssize_t got = read(to_child[0], buf + done, payload - done);
+
+				if (got <= 0)
+					_exit(1);
+				done += got;
+			}
+			if (write(to_parent[1], buf, payload) != (ssize_t)payload)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (i = 0; i < n; i++) {
+		double t0 = now();
+		size_t done = 0;
+
+		if (write(to_child[1], buf, payload) != (ssize_t)payload)
+			die("write: %s", strerror(errno));
+		while (done < payload) {
+			ssize_t got = read(to_parent[0], buf + done, payload - done);
+
+			if (got <= 0)
+				die("read: %s", strerror(errno));
+			done += got;
+		}
+		lat[i] = now() - t0;
+	}
+	waitpid(pid, NULL, 0);
+	close(to_child[0]);
+	close(to_child[1]);
+	if (kind == FLOOR_PIPE) {
+		close(to_parent[0]);
+		close(to_parent[1]);
+	}
+	free(buf);
+}
+
+/* A KBUS Request -> Reply round trip with a replier in another process. */
+static void kbus_rtt(size_t payload, int n, double *lat)
+{
+	size_t size = KBUS_ENTIRE_MSG_LEN(64, payload) + 64;
+	char *data = calloc(1, payload ? payload : 1);
+	char *buf = malloc(size);
+	struct kbus_message_header hdr;
+	int ready[2];
+	pid_t pid;
+	int fd, i;
+
+	if (!data || !buf || pipe(ready))
+		die("out of memory");
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int rfd = ksock_open();
+
+		ksock_bind(rfd, "$.Bench.RTT", 1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		for (i = 0; i < n; i++) {
+			struct kbus_message_header *req = (void *)buf;
+			struct kbus_msg_id id;
+
+			ksock_recv(rfd, buf, size);
+			header(&hdr, "$.Bench.RTT", data, payload, 0);
+			hdr.in_reply_to = req->id;
+			hdr.to = req->from;
+			if (ksock_send(rfd, &hdr, &id))
+				_exit(1);
+		}
+		_exit(0);
+	}
+	if (read(ready[0], buf, 1) != 1)
+		die("replier did not start");
+	fd = ksock_open();
+	for (i = 0; i < n; i++) {
+		struct kbus_msg_id id;
+		double t0 = now();
+
+		header(&hdr, "$.Bench.RTT", data, payload, KBUS_BIT_WANT_A_REPLY);
+		if (ksock_send(fd, &hdr, &id))
+			die("request: %s", strerror(errno));
+		ksock_recv(fd, buf, size);
+		lat[i] = now() - t0;
+	}
+	waitpid(pid, NULL, 0);
+	close(fd);
+	close(ready[0]);
+	close(ready[1]);
+	free(buf);
+	free(data);
+}
+
+static double p50_us(double *lat, int n, double *p99)
+{
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	*p99 = percentile(lat, n, 99) * 1e6;
+	return percentile(lat, n, 50) * 1e6;
+}
+
+static void bench_rtt(void)
+{
+	static const size_t sizes[] = { 16, 1024, 65536 };
+	int n = quick ? 200 : 2000;
+	double *lat = calloc(n, sizeof(double));
+	unsigned int s;
+
+	if (!lat)
+		die("out of memory");
+	printf("\nRound trip (request -> reply; floors: pipe and Unix-socket ping-pong), %d each\n",
+	       n);
+	printf("%8s  %12s %12s  %12s %12s  %12s %12s  %8s\n", "payload",
+	       "kbus p50 us", "kbus p99 us", "pipe p50 us", "pipe p99 us",
+	       "unix p50 us", "unix p99 us", "kbus/pipe");
+	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		double k50, k99, p50, p99, u50, u99;
+		char key[64];
+
+		kbus_rtt(sizes[s], n, lat);
+		k50 = p50_us(lat, n, &k99);
+		floor_rtt(FLOOR_PIPE, sizes[s], n, lat);
+		p50 = p50_us(lat, n, &p99);
+		floor_rtt(FLOOR_UNIX, sizes[s], n, lat);
+		u50 = p50_us(lat, n, &u99);
+		printf("%8zu  %12.1f %12.1f  %12.1f %12.1f  %12.1f %12.1f  %8.2f\n",
+		       sizes[s], k50, k99, p50, p99, u50, u99, k50 / p50);
+		snprintf(key, sizeof(key), "rtt_%zu_kbus_p50_us", sizes[s]);
+		json_value(key, k50);
+		snprintf(key, sizeof(key), "rtt_%zu_kbus_p99_us", sizes[s]);
+		json_value(key, k99);
+		snprintf(key, sizeof(key), "rtt_%zu_pipe_p50_us", sizes[s]);
+		json_value(key, p50);
+		snprintf(key, sizeof(key), "rtt_%zu_unix_p50_us", sizes[s]);
+		json_value(key, u50);
+		snprintf(key, sizeof(key), "rtt_%zu_vs_pipe", sizes[s]);
+		json_value(key, k50 / p50);
+		if (sizes[s] == 16)
+			json_value("rtt_vs_pipe", k50 / p50);
+	}
+	free(lat);
+}
+
+/* ---- announcement throughput ---- */
+
+static double throughput(int listeners, size_t payload, int n)
+{
+	char *data = calloc(1, payload ? payload : 1);
+	size_t size = KBUS_ENTIRE_MSG_LEN(64, payload) + 64;
+	struct kbus_message_header hdr;
+	int ready[2], done[2];
+	double t0, t1;
+	char c;
+	int fd, i, l;
+
+	if (!data || pipe(ready) || pipe(done))
+		die("out of memory");
+	for (l = 0; l < listeners; l++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		if (pid == 0) {
+			char *buf = malloc(size);
+			int lfd = ksock_open();
+
+			if (!buf)
+				_exit(1);
+			ksock_max_messages(lfd, 1000);
+			ksock_bind(lfd, "$.Bench.Speed", 0);
+			if (write(ready[1], "r", 1) != 1)
+				_exit(1);
+			for (i = 0; i < n; i++)
+				ksock_recv(lfd, buf, size);
+			if (write(done[1], "d", 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+	}
+	for (l = 0; l < listeners; l++)
+		if (read(ready[0], &c, 1) != 1)
+			die("listener did not start");
+	fd = ksock_open();
+	header(&hdr, "$.Bench.Speed", data, payload, KBUS_BIT_ALL_OR_WAIT);
+	t0 = now();
+	for (i = 0; i < n; i++)
+		ksock_send_wait(fd, &hdr);
+	for (l = 0; l < listeners; l++)
+		if (read(done[0], &c, 1) != 1)
+			die("listener failed");
+	t1 = now();
+	while (wait(NULL) > 0)
+		;
+	close(fd);
+	close(ready[0]);
+	close(ready[1]);
+	close(done[0]);
+	close(done[1]);
+	free(data);
+	return n / (t1 - t0);
+}
+
+static void bench_throughput(void)
+{
+	static const int counts[] = { 1, 4, 16 };
+	static const size_t sizes[] = { 16, 1024, 65536 };
+	unsigned int c, s;
+
+	printf("\nAnnouncement throughput (messages/s sent, every listener gets every one)\n");
+	printf("%10s", "listeners");
+	for (s = 0; s < 3; s++)
+		printf("  %10zu B", sizes[s]);
+	printf("\n");
+	for (c = 0; c < 3; c++) {
+		printf("%10d", counts[c]);
+		for (s = 0; s < 3; s++) {
+			int n = quick ? 200 : (sizes[s] > 4096 ? 500 : 2000);
+			double rate = throughput(counts[c], sizes[s], n);
+			char key[64];
+
+			printf("  %12.0f", rate);
+			fflush(stdout);
+			snprintf(key, sizeof(key), "announce_%dl_%zu_msgs_per_s",
+				 counts[c], sizes[s]);
+			json_value(key, rate);
+		}
+		printf("\n");
+	}
+}
+
+/* ---- send cost against the number of bindings ---- */
+
+static double send_cost(int others, int wildcard)
+{
+	int n = quick ? 2000 : 20000;
+	struct kbus_message_header hdr;
+	int crowd = ksock_open(), fd = ksock_open();
+	char name[64];
+	double t0, t1;
+	int i;
+
+	for (i = 0; i < others; i++) {
+		snprintf(name, sizeof(name), wildcard ? "$.Other%d.*" : "$.Other.N%d",
+			 i);
+		ksock_bind(crowd, name, 0);
+	}
+	/* nobody listens to the target: the cost is finding that out */
+	header(&hdr, "$.Bench.Target.Name", NULL, 0, 0);
+	t0 = now();
+	for (i = 0; i < n; i++) {
+		struct kbus_msg_id id;
+
+		if (ksock_send(fd, &hdr, &id))
+			die("send: %s", strerror(errno));
+	}
+	t1 = now();
+	close(crowd);
+	close(fd);
+	return (t1 - t0) / n * 1e6;
+}
+
+static void bench_bindings(void)
+{
+	static const int counts[] = { 10, 100, 1000, 10000 };
+	double base = 0, cost;
+	unsigned int i;
+
+	printf("\nSend cost (one announcement, write + SEND) with bindings on other names\n");
+	printf("%10s %12s %10s\n", "bindings", "us/send", "vs 10");
+	for (i = 0; i < 4; i++) {
+		char key[64];
+
+		cost = send_cost(counts[i], 0);
+		if (i == 0)
+			base = cost;
+		printf("%10d %12.2f %10.2f\n", counts[i], cost, cost / base);
+		snprintf(key, sizeof(key), "send_us_%d_bindings", counts[i]);
+		json_value(key, cost);
+		if (counts[i] == 10000)
+			json_value("bindings_10000_vs_10", cost / base);
+	}
+	cost = send_cost(1000, 1);
+	printf("%10s %12.2f %10.2f\n", "1000 wild", cost, cost / base);
+	json_value("send_us_1000_wildcards", cost);
+	json_value("wildcards_1000_vs_10", cost / base);
+}
+
+/* ---- kernel memory ---- */
+
+static long slab_kib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long kib = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void bench_memory(void)
+{
+	int n = 1000, i;
+	int *fds = calloc(n, sizeof(int));
+	struct kbus_message_header hdr;
+	long before, after;
+	double per_ksock, per_msg;
+	int sender, listener;
+
+	if (!fds)
+		die("out of memory");
+	printf("\nKernel memory (slab growth; 16-byte messages)\n");
+	before = slab_kib();
+	for (i = 0; i < n; i++)
+		fds[i] = ksock_open();
+	after = slab_kib();
+	per_ksock = (after - before) * 1024.0 / n;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+
+	listener = ksock_open();
+	sender = ksock_open();
+	ksock_max_messages(listener, 100000);
+	ksock_bind(listener, "$.Bench.Mem", 0);
+	header(&hdr, "$.Bench.Mem", "0123456789abcdef", 16, 0);
+	before = slab_kib();
+	for (i = 0; i < 10 * n; i++)
+		ksock_send_wait(sender, &hdr);
+	after = slab_kib();
+	per_msg = (after - before) * 1024.0 / (10 * n);
+	close(listener);
+	close(sender);
+	free(fds);
+	printf("%-28s %8.0f bytes\n", "per open Ksock", per_ksock);
+	printf("%-28s %8.0f bytes\n", "per queued message", per_msg);
+	json_value("kernel_bytes_per_ksock", per_ksock);
+	json_value("kernel_bytes_per_queued_msg", per_msg);
+}
+
+int main(int argc, char **argv)
+{
+	const char *json_path = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = 1;
+		} else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
+			json_path = argv[++i];
+		} else if (!strcmp(argv[i], "--bus") && i + 1 < argc) {
+			bus = atoi(argv[++i]);
+		} else {
+			printf("usage: kbus-bench [--quick] [--json FILE] [--bus N]\n"
+			       "  --quick      fewer iterations (a smoke run)\n"
+			       "  --json FILE  also write the figures as JSON\n"
+			       "  --bus N      use /dev/kbusN (default 0)\n");
+			return strcmp(argv[i], "--help") ? 2 : 0;
+		}
+	}
+	if (json_path) {
+		json = fopen(json_path, "w");
+		if (!json)
+			die("%s: %s", json_path, strerror(errno));
+	}
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	bench_rtt();
+	bench_throughput();
+	bench_bindings();
+	bench_memory();
+	if (json) {
+		fprintf(json, "\n}\n");
+		fclose(json);
+	}
+	return 0;
+}
