@@ -11,11 +11,19 @@
   serial numbers start from scratch.
 * ``module_loader``: load the module with parameters; the default module is
   restored at teardown.
+* ``_no_stb_services`` (session, autouse): the guest boots with kbus loaded
+  for the STB services (mode 0660, overlay/etc/init.d) and the services
+  running; this suite needs the bus to itself and the default module, so
+  the services are stopped (which also stops their respawning) and kbus is
+  reloaded with its defaults when it was loaded otherwise.
+  test_stb_scenarios.py starts the services again for its own tests.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -27,10 +35,32 @@ import kbus_util as util
 
 TEST_TIMEOUT = 60
 TEARDOWN_TIMEOUT = 30
+STB_SERVICES_INIT = "/etc/init.d/S60stb-services"
+DEFAULT_DEV_MODE = 0o666
+DEV_MODE_PARAM = "/sys/module/kbus/parameters/kbus_dev_mode"
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
     raise util.KbusTestTimeout("test (or its teardown) took too long: watchdog fired")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stb_services() -> None:
+    if os.path.exists(STB_SERVICES_INIT):
+        res = subprocess.run(
+            [STB_SERVICES_INIT, "stop"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        output = res.stdout + res.stderr
+        assert res.returncode == 0, f"{STB_SERVICES_INIT} stop: {output}"
+    if util.module_loaded() and (
+        util.num_devices_param() != 1
+        or int(util.read_text(DEV_MODE_PARAM)) != DEFAULT_DEV_MODE
+    ):
+        util.reload_module()
 
 
 @pytest.fixture

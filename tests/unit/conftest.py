@@ -1,10 +1,11 @@
-"""Make the in-tree ``kbus`` package importable for the host unit tests."""
+"""Make the in-tree ``kbus`` and ``stb`` packages importable for the host unit tests."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-_PACKAGE_DIR = Path(__file__).resolve().parents[2] / "package" / "kbus" / "python"
-if str(_PACKAGE_DIR) not in sys.path:
-    sys.path.insert(0, str(_PACKAGE_DIR))
+_REPO = Path(__file__).resolve().parents[2]
+for _package_dir in (_REPO / "package" / "kbus" / "python", _REPO / "package" / "stb-services"):
+    if str(_package_dir) not in sys.path:
+        sys.path.insert(0, str(_package_dir))

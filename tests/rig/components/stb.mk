@@ -1,0 +1,24 @@
+# The STB services (package/stb-services) in the rig guest: the `stb` Python
+# package in dist-packages (byte-compiled for the guest's CPython 3.11) and
+# the stb-* commands in /usr/bin.  Their init scripts and settings come with
+# overlay/ (etc/init.d/S60stb-services, etc/default/stb-services).
+
+STB_SRC := package/stb-services
+STB_INPUTS := $(shell find $(STB_SRC)/stb $(STB_SRC)/bin -type f \
+	-not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+STB_STAGE := $(RIG)/stage/stb
+
+$(RIG)/stb.inputs: FORCE
+	$(call file_list,$(STB_SRC)/stb $(STB_SRC)/bin)
+
+$(RIG)/stage/stb.stamp: $(RIG)/stb.inputs $(STB_INPUTS) tests/rig/components/stb.mk
+	rm -rf $(STB_STAGE)
+	mkdir -p $(STB_STAGE)/usr/lib/python3/dist-packages/stb $(STB_STAGE)/usr/bin
+	cp $(STB_SRC)/stb/*.py $(STB_SRC)/stb/py.typed $(STB_STAGE)/usr/lib/python3/dist-packages/stb/
+	install -m 755 $(STB_SRC)/bin/stb-* $(STB_STAGE)/usr/bin/
+	python3.11 -m compileall -q --invalidation-mode unchecked-hash -s $(STB_STAGE) -p / \
+		$(STB_STAGE)/usr/lib/python3/dist-packages/stb >/dev/null || \
+		echo "stb.mk: WARNING: the stb package does not compile" >&2
+	@mkdir -p $(dir $@) && touch $@
+
+RIG_STAGES += stb
