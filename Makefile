@@ -1,10 +1,12 @@
 # KBUS for set-top boxes: top-level Makefile.  `make help` lists the targets.
 #
+# `make` builds the STB image with Buildroot (br2-external/image.mk); the
+# QEMU test rig (`make setup`, `make test`, `make rig*`) needs no Buildroot.
 # ARCH selects the QEMU test rig's architecture (x86_64 or armhf); left empty,
 # `make rig` and `make test` do both, x86_64 first.
 
 SHELL := /bin/bash
-.DEFAULT_GOAL := help
+.DEFAULT_GOAL := image
 .DELETE_ON_ERROR:
 
 ARCHES := x86_64 armhf
@@ -23,10 +25,40 @@ ifneq ($(ARCH),)
 include tests/rig/rig.mk
 endif
 
-.PHONY: help setup rig rig-run rig-shell test lint clean distclean
+# The STB image: Buildroot with the br2-external/ tree (image, qemu, flash,
+# menuconfig, savedefconfig, test-image, ...).
+include br2-external/image.mk
+
+# `make bench ARCH=...`: kbus-bench in the rig guest (tests/bench/bench.mk).
+include tests/bench/bench.mk
+
+.PHONY: help setup rig rig-run rig-shell test lint clean rig-clean distclean
 
 help:
 	@echo 'KBUS for set-top boxes'
+	@echo
+	@echo 'The STB image (Buildroot $(BUILDROOT_VERSION); products in out/br/BOARD/, BOARD=$(BOARD)):'
+	@echo '  make              (= make image) fetch Buildroot, configure and build the image'
+	@echo '                    BOARD=stb_qemu_arm|stb_beaglebone  the defconfig (br2-external/configs)'
+	@echo '                    BUILDROOT_SRC=/path  use that Buildroot tree instead of downloading one'
+	@echo '                    EXTRA_CONFIG="a.config b.config"  fragments merged after the defconfig'
+	@echo '                    BR2_DL_DIR=/path  download cache; JLEVEL=N  jobs per package; V=1  full log'
+	@echo '  make qemu         boot the QEMU image with its console here (Ctrl-A X quits)'
+	@echo '                    QEMU_ARGS="--snapshot --share DIR ..." passed to start-qemu.sh'
+	@echo '  make flash DEVICE=/dev/sdX'
+	@echo '                    write the board sdcard.img (BOARD=stb_beaglebone) with bmaptool,'
+	@echo '                    after checking that DEVICE is a removable unmounted whole disk'
+	@echo '  make test-image   run the image tests and the conformance suite on the QEMU image'
+	@echo '                    (labgrid, tests/env/image-qemu.yaml; PYTEST_ARGS="-k NAME")'
+	@echo '  make menuconfig   configure the image (then `make savedefconfig` to keep it)'
+	@echo '  make savedefconfig'
+	@echo '                    write the configuration back to br2-external/configs/BOARD_defconfig'
+	@echo '  make br-TARGET    run a Buildroot target, e.g. br-linux-menuconfig, br-kbus-module-rebuild'
+	@echo '  make pypi-sources fetch the PyPI sources of the configured packages into the'
+	@echo '                    download cache (offline builds: see README.md)'
+	@echo '  make check-package'
+	@echo "                    Buildroot's utils/check-package on the recipes, defconfigs, board files"
+	@echo '  make image-clean  remove out/br/BOARD (the Buildroot output of BOARD)'
 	@echo
 	@echo 'Set-up and tests:'
 	@echo '  make setup        install host tools (apt, as root) and the venv .venv/'
@@ -40,10 +72,14 @@ help:
 	@echo '                    boot the guest, load kbus.ko, run CMD as root, exit with its status'
 	@echo '  make rig-shell ARCH=armhf [SHARE=dir]'
 	@echo '                    boot the guest with its console on this terminal (Ctrl-A X quits)'
-	@echo '  make clean        remove rig products (keeps downloads and .venv)'
-	@echo '  make distclean    remove out/ and .venv/'
+	@echo '  make bench ARCH=x86_64|armhf [BENCH_ARGS=--quick]'
+	@echo '                    KBUS speed and memory in the rig guest beside pipe and'
+	@echo '                    Unix-socket floors: a table, and out/bench/ARCH.json'
+	@echo '  make rig-clean    remove rig products (keeps downloads and .venv)'
 	@echo
-	@echo 'The product image (Buildroot) is not built yet: a later issue adds it.'
+	@echo '  make clean        rig-clean, and remove the image products of every board (out/br/)'
+	@echo '                    (keeps downloads, the Buildroot copy and .venv)'
+	@echo '  make distclean    remove out/ and .venv/'
 
 # --- host tools --------------------------------------------------------------------
 setup:
@@ -90,9 +126,13 @@ test: $(SETUP_DONE)
 
 SHELL_SCRIPTS := tests/setup tests/rig/fetch-debs tests/rig/build-base \
 	tests/rig/build-components tests/rig/rootfs/etc/init.d/rcS \
-	tests/rig/rootfs/usr/sbin/rig-setup tests/rig/rootfs/etc/profile .ci/run
+	tests/rig/rootfs/usr/sbin/rig-setup tests/rig/rootfs/etc/profile .ci/run \
+	$(wildcard overlay/etc/init.d/S*)
 PYTHON_DIRS := package tests
-PYTHON_SCRIPTS := tests/rig-run tests/rig/extract-vmlinux
+PYTHON_SCRIPTS := tests/rig-run tests/rig/extract-vmlinux $(wildcard package/stb-services/bin/stb-*)
+# the image's scripts (br2-external/image.mk)
+SHELL_SCRIPTS += $(IMAGE_SHELL_SCRIPTS)
+PYTHON_SCRIPTS += $(IMAGE_PYTHON_SCRIPTS)
 KERNEL_C := $(wildcard package/kbus/module/*.[ch]) package/kbus/include/linux/kbus_defns.h
 
 # checkpatch.pl from Debian's linux-source-6.1 (installed by tests/setup)
@@ -104,14 +144,24 @@ $(CHECKPATCH): $(LINUX_SOURCE)
 		linux-source-6.1/scripts/spelling.txt linux-source-6.1/scripts/const_structs.checkpatch
 	touch $@
 
+# libkbus, kmsg, kspeed and the C tests: compiled (-fsyntax-only) with
+# -Wall -Wextra -Werror by gcc and arm-linux-gnueabihf-gcc, kbus.h also as C++
+LIBKBUS_LINT := $(MAKE) --no-print-directory -C package/kbus/libkbus check-syntax
+
 lint: $(SETUP_DONE) $(CHECKPATCH)
 	shellcheck $(SHELL_SCRIPTS)
 	$(VENV)/bin/ruff check $(PYTHON_DIRS) $(PYTHON_SCRIPTS)
 	$(VENV)/bin/ruff format --check $(PYTHON_DIRS) $(PYTHON_SCRIPTS)
 	$(CHECKPATCH) --no-tree --strict --quiet --show-types -f $(KERNEL_C)
+	$(LIBKBUS_LINT) O=$(abspath $(OUT))/lint/libkbus-host
+	$(LIBKBUS_LINT) O=$(abspath $(OUT))/lint/libkbus-armhf \
+		CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++
 
-clean:
+rig-clean:
 	rm -rf $(OUT)/rig
+
+clean: rig-clean
+	rm -rf $(OUT)/br
 
 distclean:
 	rm -rf $(OUT) $(VENV)

@@ -12,6 +12,20 @@ Run with an environment: `pytest tests --lg-env tests/env/rig-x86_64.yaml`
   (as /mnt/share/tests/guest/...), returning (output, exit status); the
   option --guest-args='-k NAME' passes arguments on to it.
 
+The same tests run on the STB image (tests/env/image-qemu.yaml, `make
+test-image`) and on a real board (tests/env/board-example.yaml).  Options of
+an environment's target that change how the guest is driven:
+
+* `guest_setup`: the command that makes the guest ready before each guest
+  test file (default `rig-setup --share --load`, which the image has too);
+* `guest_pythonpath`: PYTHONPATH for the guest's pytest (the image carries
+  no pytest: the environment points at out/guest-pylib/ through the share).
+
+Tests that only make sense in one kind of environment carry
+`pytest.mark.lg_feature(...)` marks, matched against the environment's
+`features`: "rig" (the Debian-kernel test rig), "stb-image" (the Buildroot
+image, QEMU or board), "qemu" (the image in QEMU: host-side image files).
+
 tests/guest/ holds the guest's own tests: the host never collects them.
 """
 
@@ -40,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 REPO = Path(__file__).resolve().parent.parent
 GUEST_SHARE = "/mnt/share"
+GUEST_SETUP = "rig-setup --share --load"
 GUEST_PYTEST_TIMEOUT = 600.0  # seconds per guest test file on x86_64
 
 GuestRun = Callable[..., tuple[str, int]]
@@ -92,16 +107,27 @@ def guest_run(shell: ShellDriver, strategy: Strategy, timeout_factor: float) -> 
     return run
 
 
+def target_option(target: Target, name: str, default: str = "") -> str:
+    """An option of the environment's target, as a string ("" when unset)."""
+    return str(target.env.config.get_target_option(target.name, name, default) or "")
+
+
 @pytest.fixture(scope="session")
-def run_guest_pytest(guest_run: GuestRun, request: pytest.FixtureRequest) -> GuestPytest:
+def run_guest_pytest(
+    guest_run: GuestRun, request: pytest.FixtureRequest, target: Target
+) -> GuestPytest:
     """`run_guest_pytest("tests/guest/test_x.py", *args)` -> (output, exit status).
 
     Runs the guest's `python3 -m pytest -p no:cacheprovider` in
     /mnt/share/tests/guest with PYTHONDONTWRITEBYTECODE=1 (nothing is written
     into the shared repository) and --confcutdir=. (this host conftest stays
     out), after making sure the rig is ready (share mounted, kbus loaded: an
-    earlier file may have unloaded it).
+    earlier file may have unloaded it) with the target's `guest_setup`, and
+    with its `guest_pythonpath` as PYTHONPATH when it has one.
     """
+    setup = target_option(target, "guest_setup", GUEST_SETUP)
+    pythonpath = target_option(target, "guest_pythonpath")
+    env = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath else ""
 
     def run(path: str, *args: str, timeout: float = GUEST_PYTEST_TIMEOUT) -> tuple[str, int]:
         rel = Path(path)
@@ -111,9 +137,9 @@ def run_guest_pytest(guest_run: GuestRun, request: pytest.FixtureRequest) -> Gue
         words = [*shlex.split(request.config.getoption("--guest-args")), *args]
         extra = " ".join(shlex.quote(a) for a in words)
         cmd = (
-            "rig-setup --share --load >/dev/null && "
+            f"{setup} >/dev/null && "
             f"cd {GUEST_SHARE}/tests/guest && "
-            "PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider "
+            f"{env}PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider "
             f"--confcutdir=. --color=no -rfE {guest_path} {extra} 2>&1"
         )
         return guest_run(cmd, timeout=timeout)

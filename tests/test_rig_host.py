@@ -6,6 +6,11 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+# the rig's own products (out/rig/ARCH): not in the STB image's environments
+pytestmark = pytest.mark.lg_feature("rig")
+
 # (ELF class, e_machine, `uname -m`) per rig architecture
 ELF_TARGET = {"x86_64": (2, 62, "x86_64"), "armhf": (1, 40, "armv7l")}
 
