@@ -29,7 +29,52 @@ from kbus import abi
 # Identifiers
 
 
-class MessageId(ctypes.Structure):
+class _U32Pair(ctypes.Structure):
+    """Two u32 fields that compare as a tuple, only with their own kind
+    (anything else gives ``NotImplemented``), and hash consistently."""
+
+    def _key(self) -> tuple[int, int]:
+        first, second = (name for name, _ in self._fields_)
+        return (getattr(self, first), getattr(self, second))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._key() != other._key()
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._key() <= other._key()
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._key() > other._key()
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self._key() >= other._key()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__,) + self._key())
+
+    def _is_zero(self) -> bool:
+        return self._key() == (0, 0)
+
+
+class MessageId(_U32Pair):
     """A message id, ``struct kbus_msg_id``: (network id, serial number).
 
     ``{0,0}`` means "no id".  Ids compare by network id and then serial
@@ -47,58 +92,19 @@ class MessageId(ctypes.Structure):
     network_id: int
     serial_num: int
 
-    def _key(self) -> tuple[int, int]:
-        return (self.network_id, self.serial_num)
-
     def __repr__(self) -> str:
         return f"MessageId({self.network_id}, {self.serial_num})"
 
     def __str__(self) -> str:
         return f"[{self.network_id}:{self.serial_num}]"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, MessageId):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, MessageId):
-            return NotImplemented
-        return self._key() != other._key()
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, MessageId):
-            return NotImplemented
-        return self._key() < other._key()
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, MessageId):
-            return NotImplemented
-        return self._key() <= other._key()
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, MessageId):
-            return NotImplemented
-        return self._key() > other._key()
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, MessageId):
-            return NotImplemented
-        return self._key() >= other._key()
-
-    def __hash__(self) -> int:
-        return hash(("MessageId",) + self._key())
-
     def __add__(self, other: object) -> MessageId:
         if not isinstance(other, int) or isinstance(other, bool):
             return NotImplemented
         return MessageId(self.network_id, (self.serial_num + other) & 0xFFFFFFFF)
 
-    def _is_zero(self) -> bool:
-        return self.network_id == 0 and self.serial_num == 0
 
-
-class OrigFrom(ctypes.Structure):
+class OrigFrom(_U32Pair):
     """``struct kbus_orig_from``: (network id, local Ksock id).
 
     Used for the ``orig_from`` and ``final_to`` header fields (Limpets).
@@ -113,50 +119,11 @@ class OrigFrom(ctypes.Structure):
     network_id: int
     local_id: int
 
-    def _key(self) -> tuple[int, int]:
-        return (self.network_id, self.local_id)
-
     def __repr__(self) -> str:
         return f"OrigFrom({self.network_id}, {self.local_id})"
 
     def __str__(self) -> str:
         return f"({self.network_id},{self.local_id})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() != other._key()
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() < other._key()
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() <= other._key()
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() > other._key()
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, OrigFrom):
-            return NotImplemented
-        return self._key() >= other._key()
-
-    def __hash__(self) -> int:
-        return hash(("OrigFrom",) + self._key())
-
-    def _is_zero(self) -> bool:
-        return self.network_id == 0 and self.local_id == 0
 
 
 # ---------------------------------------------------------------------------
