@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * kbus-bench: KBUS speed and memory figures, each next to a floor measured
- * in the same run (pipe and Unix-socket ping-pong), so that figures taken
+ * in the same run (pipe and Unix-socket ping-pong, a pipe fan-out, and a
+ * D-Bus method call through a private dbus-daemon), so that figures taken
  * under emulation can still be compared as ratios.
  *
  *   kbus-bench [--quick] [--json FILE] [--bus N] [--only SECTION]
  *
  * Uses the kernel ABI directly (linux/kbus_defns.h), not libkbus, so that
- * what is measured is the module.
+ * what is measured is the module. Built with -DKBUS_BENCH_DBUS (and libdbus)
+ * it also measures D-Bus; the rig always builds it so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,11 +23,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/kbus_defns.h>
+
+#ifdef KBUS_BENCH_DBUS
+#include <dbus/dbus.h>
+#endif
 
 static int bus;
 static int quick;
@@ -307,6 +314,180 @@ static void kbus_rtt(size_t payload, int n, double *lat)
 	free(data);
 }
 
+/* ---- the D-Bus floor: a method call through a private dbus-daemon ---- */
+
+#ifdef KBUS_BENCH_DBUS
+#define BENCH_DBUS_NAME "org.kbus.Bench"
+#define BENCH_DBUS_PATH "/org/kbus/Bench"
+
+static const char dbus_config[] =
+	"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+	" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+	"<busconfig>\n"
+	"  <type>session</type>\n"
+	"  <listen>unix:tmpdir=/tmp</listen>\n"
+	"  <auth>EXTERNAL</auth>\n"
+	"  <policy context=\"default\">\n"
+	"    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+	"    <allow eavesdrop=\"true\"/>\n"
+	"    <allow own=\"*\"/>\n"
+	"  </policy>\n"
+	"</busconfig>\n";
+
+static pid_t dbus_daemon;
+static char dbus_address[512];
+
+/* Start a dbus-daemon of our own (its address into dbus_address). */
+static void dbus_start(void)
+{
+	char conf[] = "/tmp/kbus-bench-dbus-XXXXXX";
+	char conf_arg[64], fd_arg[32];
+	size_t len = sizeof(dbus_config) - 1, got = 0;
+	int fd = mkstemp(conf), out[2];
+
+	if (fd < 0 || write(fd, dbus_config, len) != (ssize_t)len || close(fd))
+		die("D-Bus configuration %s: %s", conf, strerror(errno));
+	if (pipe(out))
+		die("pipe: %s", strerror(errno));
+	dbus_daemon = fork();
+	if (dbus_daemon < 0)
+		die("fork: %s", strerror(errno));
+	if (dbus_daemon == 0) {
+		close(out[0]);
+		snprintf(conf_arg, sizeof(conf_arg), "--config-file=%s", conf);
+		snprintf(fd_arg, sizeof(fd_arg), "--print-address=%d", out[1]);
+		execlp("dbus-daemon", "dbus-daemon", "--nofork", conf_arg, fd_arg,
+		       (char *)NULL);
+		fprintf(stderr, "kbus-bench: dbus-daemon: %s\n", strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	while (got < sizeof(dbus_address) - 1 && !memchr(dbus_address, '\n', got)) {
+		ssize_t n = read(out[0], dbus_address + got,
+				 sizeof(dbus_address) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(out[0]);
+	unlink(conf);
+	dbus_address[got] = '\0';
+	dbus_address[strcspn(dbus_address, "\n")] = '\0';
+	if (!dbus_address[0])
+		die("dbus-daemon did not start (no address)");
+}
+
+static void dbus_stop(void)
+{
+	kill(dbus_daemon, SIGTERM);
+	waitpid(dbus_daemon, NULL, 0);
+}
+
+static DBusConnection *dbus_connect(void)
+{
+	DBusConnection *conn;
+	DBusError err;
+
+	dbus_error_init(&err);
+	conn = dbus_connection_open_private(dbus_address, &err);
+	if (!conn || !dbus_bus_register(conn, &err))
+		die("D-Bus connection to %s: %s", dbus_address,
+		    err.message ? err.message : "failed");
+	return conn;
+}
+
+/* The server: answers n Echo calls with the bytes they carried. */
+static void dbus_server(int n, int ready)
+{
+	DBusConnection *conn = dbus_connect();
+	DBusError err;
+	int served = 0;
+
+	dbus_error_init(&err);
+	if (dbus_bus_request_name(conn, BENCH_DBUS_NAME, DBUS_NAME_FLAG_DO_NOT_QUEUE,
+				  &err) != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER)
+		_exit(1);
+	if (write(ready, "r", 1) != 1)
+		_exit(1);
+	while (served < n) {
+		DBusMessage *call = dbus_connection_pop_message(conn), *reply;
+		const unsigned char *bytes;
+		int len;
+
+		if (!call) {
+			if (!dbus_connection_read_write(conn, -1))
+				_exit(1);
+			continue;
+		}
+		if (dbus_message_is_method_call(call, BENCH_DBUS_NAME, "Echo")) {
+			if (!dbus_message_get_args(call, &err, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE,
+						   &bytes, &len, DBUS_TYPE_INVALID))
+				_exit(1);
+			reply = dbus_message_new_method_return(call);
+			if (!reply ||
+			    !dbus_message_append_args(reply, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE,
+						      &bytes, len, DBUS_TYPE_INVALID) ||
+			    !dbus_connection_send(conn, reply, NULL))
+				_exit(1);
+			dbus_connection_flush(conn);
+			dbus_message_unref(reply);
+			served++;
+		}
+		dbus_message_unref(call);
+	}
+	dbus_connection_close(conn);
+	dbus_connection_unref(conn);
+	_exit(0);
+}
+
+/* A D-Bus method call carrying payload bytes, answered with as many. */
+static void dbus_rtt(size_t payload, int n, double *lat)
+{
+	unsigned char *data = calloc(1, payload ? payload : 1);
+	DBusConnection *conn;
+	DBusError err;
+	int ready[2], i;
+	pid_t pid;
+	char c;
+
+	if (!data || pipe(ready))
+		die("out of memory");
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0)
+		dbus_server(n, ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		die("D-Bus server did not start");
+	conn = dbus_connect();
+	dbus_error_init(&err);
+	for (i = 0; i < n; i++) {
+		const unsigned char *bytes = data;
+		double t0 = now();
+		DBusMessage *call, *reply;
+
+		call = dbus_message_new_method_call(BENCH_DBUS_NAME, BENCH_DBUS_PATH,
+						    BENCH_DBUS_NAME, "Echo");
+		if (!call || !dbus_message_append_args(call, DBUS_TYPE_ARRAY, DBUS_TYPE_BYTE,
+						       &bytes, (int)payload, DBUS_TYPE_INVALID))
+			die("out of memory");
+		reply = dbus_connection_send_with_reply_and_block(conn, call, 10000, &err);
+		if (!reply)
+			die("D-Bus call: %s", err.message ? err.message : "failed");
+		lat[i] = now() - t0;
+		dbus_message_unref(reply);
+		dbus_message_unref(call);
+	}
+	dbus_connection_close(conn);
+	dbus_connection_unref(conn);
+	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	free(data);
+}
+#endif /* KBUS_BENCH_DBUS */
+
 static double p50_us(double *lat, int n, double *p99)
 {
 	qsort(lat, n, sizeof(*lat), cmp_double);
@@ -323,13 +504,16 @@ static void bench_rtt(void)
 
 	if (!lat)
 		die("out of memory");
-	printf("\nRound trip (request -> reply; floors: pipe and Unix-socket ping-pong), %d each\n",
-	       n);
-	printf("%8s  %12s %12s  %12s %12s  %12s %12s  %8s\n", "payload",
-	       "kbus p50 us", "kbus p99 us", "pipe p50 us", "pipe p99 us",
-	       "unix p50 us", "unix p99 us", "kbus/pipe");
+#ifdef KBUS_BENCH_DBUS
+	dbus_start();
+#endif
+	printf("\nRound trip (request -> reply; floors: pipe and Unix-socket ping-pong;\n"
+	       "D-Bus method call through dbus-daemon), %d each, p50 and p99 in us\n", n);
+	printf("%7s  %8s %8s  %8s %8s  %8s %8s  %8s %8s  %9s %9s\n", "payload",
+	       "kbus p50", "p99", "pipe p50", "p99", "unix p50", "p99",
+	       "dbus p50", "p99", "kbus/pipe", "kbus/dbus");
 	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		double k50, k99, p50, p99, u50, u99;
+		double k50, k99, p50, p99, u50, u99, d50 = 0, d99 = 0;
 		char key[64];
 
 		kbus_rtt(sizes[s], n, lat);
@@ -338,21 +522,48 @@ static void bench_rtt(void)
 		p50 = p50_us(lat, n, &p99);
 		floor_rtt(FLOOR_UNIX, sizes[s], n, lat);
 		u50 = p50_us(lat, n, &u99);
-		printf("%8zu  %12.1f %12.1f  %12.1f %12.1f  %12.1f %12.1f  %8.2f\n",
-		       sizes[s], k50, k99, p50, p99, u50, u99, k50 / p50);
+#ifdef KBUS_BENCH_DBUS
+		dbus_rtt(sizes[s], n, lat);
+		d50 = p50_us(lat, n, &d99);
+		printf("%7zu  %8.1f %8.1f  %8.1f %8.1f  %8.1f %8.1f  %8.1f %8.1f  %9.2f %9.2f\n",
+		       sizes[s], k50, k99, p50, p99, u50, u99, d50, d99, k50 / p50,
+		       k50 / d50);
+#else
+		printf("%7zu  %8.1f %8.1f  %8.1f %8.1f  %8.1f %8.1f  %8s %8s  %9.2f %9s\n",
+		       sizes[s], k50, k99, p50, p99, u50, u99, "-", "-", k50 / p50, "-");
+#endif
 		snprintf(key, sizeof(key), "rtt_%zu_kbus_p50_us", sizes[s]);
 		json_value(key, k50);
 		snprintf(key, sizeof(key), "rtt_%zu_kbus_p99_us", sizes[s]);
 		json_value(key, k99);
 		snprintf(key, sizeof(key), "rtt_%zu_pipe_p50_us", sizes[s]);
 		json_value(key, p50);
+		snprintf(key, sizeof(key), "rtt_%zu_pipe_p99_us", sizes[s]);
+		json_value(key, p99);
 		snprintf(key, sizeof(key), "rtt_%zu_unix_p50_us", sizes[s]);
 		json_value(key, u50);
+		snprintf(key, sizeof(key), "rtt_%zu_unix_p99_us", sizes[s]);
+		json_value(key, u99);
 		snprintf(key, sizeof(key), "rtt_%zu_vs_pipe", sizes[s]);
 		json_value(key, k50 / p50);
+		snprintf(key, sizeof(key), "rtt_%zu_vs_unix", sizes[s]);
+		json_value(key, k50 / u50);
 		if (sizes[s] == 16)
 			json_value("rtt_vs_pipe", k50 / p50);
+		if (d50 > 0) {
+			snprintf(key, sizeof(key), "rtt_%zu_dbus_p50_us", sizes[s]);
+			json_value(key, d50);
+			snprintf(key, sizeof(key), "rtt_%zu_dbus_p99_us", sizes[s]);
+			json_value(key, d99);
+			snprintf(key, sizeof(key), "rtt_%zu_vs_dbus", sizes[s]);
+			json_value(key, k50 / d50);
+			if (sizes[s] == 16)
+				json_value("rtt_vs_dbus", k50 / d50);
+		}
 	}
+#ifdef KBUS_BENCH_DBUS
+	dbus_stop();
+#endif
 	free(lat);
 }
 
@@ -415,31 +626,99 @@ static double throughput(int listeners, size_t payload, int n)
 	return n / (t1 - t0);
 }
 
+/*
+ * The floor for throughput: the same fan-out over pipes, the sender writing
+ * every message into one pipe per listener, each listener reading it back
+ * message by message.
+ */
+static double pipe_fanout(int listeners, size_t payload, int n)
+{
+	char *data = calloc(1, payload ? payload : 1);
+	int *fds = calloc(listeners, sizeof(int));
+	int done[2], l, i;
+	double t0, t1;
+	char c;
+
+	if (!data || !fds || pipe(done))
+		die("out of memory");
+	for (l = 0; l < listeners; l++) {
+		int p[2];
+		pid_t pid;
+
+		if (pipe(p))
+			die("pipe: %s", strerror(errno));
+		pid = fork();
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		if (pid == 0) {
+			close(p[1]);
+			for (i = 0; i < n; i++) {
+				size_t got = 0;
+
+				while (got < payload) {
+					ssize_t r = read(p[0], data + got, payload - got);
+
+					if (r <= 0)
+						_exit(1);
+					got += r;
+				}
+			}
+			if (write(done[1], "d", 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+		close(p[0]);
+		fds[l] = p[1];
+	}
+	t0 = now();
+	for (i = 0; i < n; i++)
+		for (l = 0; l < listeners; l++)
+			if (write(fds[l], data, payload) != (ssize_t)payload)
+				die("write: %s", strerror(errno));
+	for (l = 0; l < listeners; l++)
+		if (read(done[0], &c, 1) != 1)
+			die("pipe listener failed");
+	t1 = now();
+	while (wait(NULL) > 0)
+		;
+	for (l = 0; l < listeners; l++)
+		close(fds[l]);
+	close(done[0]);
+	close(done[1]);
+	free(fds);
+	free(data);
+	return n / (t1 - t0);
+}
+
 static void bench_throughput(void)
 {
 	static const int counts[] = { 1, 4, 16 };
 	static const size_t sizes[] = { 16, 1024, 65536 };
 	unsigned int c, s;
 
-	printf("\nAnnouncement throughput (messages/s sent, every listener gets every one)\n");
-	printf("%10s", "listeners");
-	for (s = 0; s < 3; s++)
-		printf("  %10zu B", sizes[s]);
-	printf("\n");
+	printf("\nAnnouncement throughput (messages/s sent, every listener gets every one;\n"
+	       "floor: the same fan-out over one pipe per listener)\n");
+	printf("%9s %8s %12s %12s %10s\n", "listeners", "payload", "kbus msg/s",
+	       "pipe msg/s", "kbus/pipe");
 	for (c = 0; c < 3; c++) {
-		printf("%10d", counts[c]);
 		for (s = 0; s < 3; s++) {
 			int n = quick ? 200 : (sizes[s] > 4096 ? 500 : 2000);
 			double rate = throughput(counts[c], sizes[s], n);
+			double floor = pipe_fanout(counts[c], sizes[s], n);
 			char key[64];
 
-			printf("  %12.0f", rate);
-			fflush(stdout);
+			printf("%9d %8zu %12.0f %12.0f %10.2f\n", counts[c], sizes[s],
+			       rate, floor, rate / floor);
 			snprintf(key, sizeof(key), "announce_%dl_%zu_msgs_per_s",
 				 counts[c], sizes[s]);
 			json_value(key, rate);
+			snprintf(key, sizeof(key), "pipe_fanout_%dl_%zu_msgs_per_s",
+				 counts[c], sizes[s]);
+			json_value(key, floor);
+			snprintf(key, sizeof(key), "announce_%dl_%zu_vs_pipe",
+				 counts[c], sizes[s]);
+			json_value(key, rate / floor);
 		}
-		printf("\n");
 	}
 }
 

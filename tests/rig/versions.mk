@@ -40,3 +40,23 @@ LIBKBUS_SANITIZER_DEBS := \
 	libasan8=12.2.0-14+deb12u1 \
 	libubsan1=12.2.0-14+deb12u1 \
 	libstdc++6=12.2.0-14+deb12u1
+
+# D-Bus for kbus-bench's D-Bus floor (tests/rig/components/bench.mk): the
+# daemon, libdbus (with its headers, to build against) and their run-time
+# dependencies that the base rig does not already carry. The rig adds the
+# architecture.
+BENCH_DBUS_DEBS := \
+	dbus-daemon=1.14.10-1~deb12u1 \
+	libdbus-1-3=1.14.10-1~deb12u1 \
+	libdbus-1-dev=1.14.10-1~deb12u1 \
+	libsystemd0=252.39-1~deb12u2 \
+	libcap2=1:2.66-4+deb12u3+b1 \
+	libgcrypt20=1.10.1-3+deb12u1 \
+	libgpg-error0=1.46-1 \
+	liblz4-1=1.9.4-1 \
+	libzstd1=1.5.4+dfsg2-5 \
+	libapparmor1=3.0.8-3 \
+	libaudit1=1:3.0.9-1 \
+	libcap-ng0=0.8.3-1+b3 \
+	libselinux1=3.4-1+b6 \
+	libpcre2-8-0=10.42-1
