@@ -16,7 +16,9 @@ BENCH_TRIPLET := x86_64-linux-gnu
 else
 BENCH_TRIPLET := arm-linux-gnueabihf
 endif
-BENCH_LIBDIRS := $(BENCH_B)/lib/$(BENCH_TRIPLET):$(BENCH_B)/usr/lib/$(BENCH_TRIPLET)
+# libdbus's own dependencies are found in the build tree, and in the base
+# rig's tree for those the base already carries (liblzma)
+BENCH_LIBDIRS := $(BENCH_B)/lib/$(BENCH_TRIPLET):$(BENCH_B)/usr/lib/$(BENCH_TRIPLET):$(RIG)/base/lib/$(BENCH_TRIPLET)
 
 $(BENCH_DBUS_MANIFEST): $(VERSIONS) $(RIGSRC)/fetch-debs
 	@mkdir -p $(RIG)
@@ -25,7 +27,7 @@ $(BENCH_DBUS_MANIFEST): $(VERSIONS) $(RIGSRC)/fetch-debs
 # The run-time packages go into the guest (without documentation); the
 # -dev package only into the build tree.
 $(RIG)/stage/bench.stamp: $(BENCH_SRC) $(KBUS_INCLUDE_DIR)/linux/kbus_defns.h \
-		$(RIGSRC)/components/bench.mk $(BENCH_DBUS_MANIFEST)
+		$(RIGSRC)/components/bench.mk $(BENCH_DBUS_MANIFEST) $(RIG)/base.cpio
 	rm -rf $(BENCH_STAGE) $(BENCH_B) && mkdir -p $(BENCH_STAGE)/usr/bin $(BENCH_B)
 	for deb in $$(cat $(BENCH_DBUS_MANIFEST)); do \
 		dpkg -x "$$deb" $(BENCH_B) || exit 1; \
