@@ -19,11 +19,14 @@ import ctypes
 import functools
 import operator
 import string
-import struct
 from collections.abc import Sequence
 from typing import Any, NoReturn, TypeVar, Union
 
 from kbus import abi
+from kbus import common as _common
+from kbus.common import calc_padded_data_len as calc_padded_data_len
+from kbus.common import calc_padded_name_len as calc_padded_name_len
+from kbus.common import split_replier_bind_event_data as split_replier_bind_event_data
 
 # ---------------------------------------------------------------------------
 # Identifiers
@@ -96,7 +99,7 @@ class MessageId(_U32Pair):
         return f"MessageId({self.network_id}, {self.serial_num})"
 
     def __str__(self) -> str:
-        return f"[{self.network_id}:{self.serial_num}]"
+        return _common.message_id_text(self.network_id, self.serial_num)
 
     def __add__(self, other: object) -> MessageId:
         if not isinstance(other, int) or isinstance(other, bool):
@@ -123,7 +126,7 @@ class OrigFrom(_U32Pair):
         return f"OrigFrom({self.network_id}, {self.local_id})"
 
     def __str__(self) -> str:
-        return f"({self.network_id},{self.local_id})"
+        return _common.orig_from_text(self.network_id, self.local_id)
 
 
 # ---------------------------------------------------------------------------
@@ -225,30 +228,8 @@ def _entire_message_type(
     )
 
 
-class _ReplierBindEventHeader(ctypes.Structure):
-    """The fixed part of ``struct kbus_replier_bind_event_data`` (§4.9)."""
-
-    _fields_ = [
-        ("is_bind", ctypes.c_uint32),
-        ("binder", ctypes.c_uint32),
-        ("name_len", ctypes.c_uint32),
-    ]
-
-
-_BIND_EVENT_HEADER_LEN = ctypes.sizeof(_ReplierBindEventHeader)
-
 # ---------------------------------------------------------------------------
 # Lengths (§4.5)
-
-
-def calc_padded_name_len(name_len: int) -> int:
-    """``KBUS_PADDED_NAME_LEN``: name plus NUL, rounded up to 4 bytes."""
-    return 4 * ((name_len + 1 + 3) // 4)
-
-
-def calc_padded_data_len(data_len: int) -> int:
-    """``KBUS_PADDED_DATA_LEN``: data rounded up to 4 bytes (no NUL)."""
-    return 4 * ((data_len + 3) // 4)
 
 
 def calc_entire_message_len(name_len: int, data_len: int) -> int:
@@ -414,43 +395,6 @@ def hexify(
     """Space-separated two-digit lowercase hex of each byte of ``data``."""
     raw = _as_bytes(data, encoding, errors)
     return " ".join(f"{b:02x}" for b in raw)
-
-
-def split_replier_bind_event_data(data: bytes | bytearray | memoryview) -> tuple[int, int, str]:
-    """Split the data of a ``$.KBUS.ReplierBindEvent`` (§4.9).
-
-    Returns ``(is_bind, binder, name)``: ``is_bind`` is 1 for a bind and 0
-    for an unbind, ``binder`` the Ksock id of the binder, ``name`` the bound
-    name (possibly a wildcard).
-    """
-    raw = bytes(data)
-    if len(raw) < _BIND_EVENT_HEADER_LEN:
-        raise ValueError(
-            f"Replier bind event data is too short ({len(raw)} bytes, "
-            f"need at least {_BIND_EVENT_HEADER_LEN})"
-        )
-    is_bind, binder, name_len = struct.unpack_from("=III", raw, 0)
-    name_b = raw[_BIND_EVENT_HEADER_LEN : _BIND_EVENT_HEADER_LEN + name_len]
-    if len(name_b) != name_len:
-        raise ValueError(f"Replier bind event data is too short for its name of length {name_len}")
-    return is_bind, binder, name_b.decode(_NAME_ENCODING, _NAME_ERRORS)
-
-
-_FLAG_WORDS = (
-    (abi.KBUS_BIT_WANT_A_REPLY, "REQ"),
-    (abi.KBUS_BIT_WANT_YOU_TO_REPLY, "YOU"),
-    (abi.KBUS_BIT_SYNTHETIC, "SYN"),
-    (abi.KBUS_BIT_URGENT, "URG"),
-    (abi.KBUS_BIT_ALL_OR_FAIL, "aFL"),
-    (abi.KBUS_BIT_ALL_OR_WAIT, "aWT"),
-)
-
-
-def _flags_text(flags: int) -> str:
-    words = [word for bit, word in _FLAG_WORDS if flags & bit]
-    if words:
-        return f"flags=0x{flags:x} ({','.join(words)})"
-    return f"flags=0x{flags:x}"
 
 
 # ---------------------------------------------------------------------------
@@ -905,19 +849,9 @@ class Message:
         """True if WANT_A_REPLY is set and ``to`` is non-zero."""
         return self.is_request() and self._hdr.to != 0
 
-    def _is_status(self) -> bool:
-        return self.is_reply() and self._raw_name().startswith(
-            abi.KBUS_STATUS_NAME_PREFIX.encode("ascii")
-        )
-
     def _kind(self) -> type[Message]:
-        if self._is_status():
-            return Status
-        if self.is_reply():
-            return Reply
-        if self.is_request():
-            return Request
-        return Announcement
+        kind = _common.kind_name(self._hdr.flags, self.is_reply(), self.name)
+        return _KINDS[kind]
 
     def cast(self) -> Message:
         """A copy of this message as the appropriate subclass (§11.5):
@@ -942,43 +876,22 @@ class Message:
 
     def __str__(self) -> str:
         h = self._hdr
-        name = self.name
-        bind_event = name == abi.KBUS_MSG_NAME_REPLIER_BIND_EVENT
-        kind = "ReplierBindEvent" if bind_event else self._kind().__name__
-        parts: list[str] = []
-        if not bind_event:
-            parts.append(repr(name))
-        if not h.id._is_zero():
-            parts.append(f"id={h.id}")
-        if h.to:
-            parts.append(f"to={h.to}")
-        if h.from_:
-            parts.append(f"from={h.from_}")
-        if not h.orig_from._is_zero():
-            parts.append(f"orig_from={h.orig_from}")
-        if not h.final_to._is_zero():
-            parts.append(f"final_to={h.final_to}")
-        if not h.in_reply_to._is_zero():
-            parts.append(f"in_reply_to={h.in_reply_to}")
-        if h.flags:
-            parts.append(_flags_text(h.flags))
-        if h.data_len:
-            data = self._raw_data()
-            text = None
-            if bind_event:
-                try:
-                    is_bind, binder, bound = split_replier_bind_event_data(data)
-                except ValueError:
-                    pass
-                else:
-                    what = "Bind" if is_bind else "Unbind"
-                    text = f"[{what} '{bound}' for {binder}]"
-            parts.append(text if text is not None else f"data={data!r}")
-        return f"<{kind} {', '.join(parts)}>"
+        return _common.message_text(
+            self._kind().__name__,
+            self.name,
+            None if h.id._is_zero() else h.id,
+            h.to,
+            h.from_,
+            None if h.orig_from._is_zero() else h.orig_from,
+            None if h.final_to._is_zero() else h.final_to,
+            None if h.in_reply_to._is_zero() else h.in_reply_to,
+            h.flags,
+            self._raw_data() if h.data_len else None,
+        )
 
 
 def _decode_name(name: bytes) -> str:
-    return name.decode(_NAME_ENCODING, _NAME_ERRORS)
+    return _common.decode_name(name)
 
 
 class Announcement(Message):
@@ -1124,6 +1037,13 @@ class Status(Message):
         raise NotImplementedError(_STATUS_ONLY_FROM_BYTES)
 
 
+_KINDS: dict[str, type[Message]] = {
+    "Status": Status,
+    "Reply": Reply,
+    "Request": Request,
+    "Announcement": Announcement,
+}
+
 # ---------------------------------------------------------------------------
 # Module functions
 
@@ -1141,12 +1061,7 @@ def reply_to(
     ``to`` = the request's sender.  The request's data and flags are not
     copied.
     """
-    wanted = Message.WANT_A_REPLY | Message.WANT_YOU_TO_REPLY
-    if original.flags & wanted != wanted:
-        raise ValueError(
-            "Cannot form a reply to a message that does not have WANT_A_REPLY"
-            f" and WANT_YOU_TO_REPLY set: {original}"
-        )
+    _common.check_reply_to(original.flags, original)
     return Reply(
         original.name,
         data=data,
@@ -1180,10 +1095,7 @@ def stateful_request(
         to = earlier_msg.to
         final_to = earlier_msg.final_to
     else:
-        raise ValueError(
-            "Cannot form a stateful request from a message that is neither a Reply"
-            f" nor a stateful Request: {earlier_msg}"
-        )
+        raise _common.no_stateful_request(earlier_msg)
     return Request(
         name,
         data=data,
