@@ -60,3 +60,15 @@ BENCH_DBUS_DEBS := \
 	libcap-ng0=0.8.3-1+b3 \
 	libselinux1=3.4-1+b6 \
 	libpcre2-8-0=10.42-1
+
+# MicroPython for the guest (tests/rig/components/micropython.mk): the unix
+# port built from Debian's source (trixie's micropython 1.25.0+ds, which has
+# no binary for bookworm), taken from Debian's pool by URL and checked
+# against this SHA-256; its ffi module links the guest's libffi8 (above),
+# headers from libffi-dev. The rig adds the architecture to the .deb pins.
+MICROPYTHON_ORIG := micropython_1.25.0+ds.orig.tar.xz
+MICROPYTHON_ORIG_URL := http://deb.debian.org/debian/pool/main/m/micropython/$(MICROPYTHON_ORIG)
+MICROPYTHON_ORIG_SHA256 := 7b25be99a502f070b2de81dafc08da7051d992325d6e67daa9045a918fffdbea
+MICROPYTHON_DEBS := \
+	libffi-dev=3.4.4-1 \
+	libffi8=3.4.4-1

@@ -273,6 +273,22 @@ def message_text(
     return "<{} {}>".format(kind, ", ".join(parts))
 
 
+def message_repr(kind: str, name: str, fields: list) -> str:
+    """``repr()`` of a message: ``Request('$.Q', data=b'x', flags=0x00000001)``.
+
+    ``fields`` is a list of ``(field, value)``; false values are left out,
+    ``flags`` is shown as eight hex digits.
+    """
+    parts = [repr(name)]
+    for field, value in fields:
+        if field == "flags":
+            if value:
+                parts.append(f"flags=0x{value:08x}")
+        elif value:
+            parts.append(f"{field}={value!r}")
+    return f"{kind}({', '.join(parts)})"
+
+
 # ---------------------------------------------------------------------------
 # reply_to and stateful_request
 

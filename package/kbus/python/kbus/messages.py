@@ -864,15 +864,9 @@ class Message:
     # -- text ------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        parts = [repr(self.name)]
-        for field in self._repr_fields:
-            value: Any = getattr(self, field)
-            if field == "flags":
-                if value:
-                    parts.append(f"flags=0x{value:08x}")
-            elif value:
-                parts.append(f"{field}={value!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
+        return _common.message_repr(
+            type(self).__name__, self.name, [(f, getattr(self, f)) for f in self._repr_fields]
+        )
 
     def __str__(self) -> str:
         h = self._hdr
