@@ -27,6 +27,12 @@ KBUS_OPTIONS=""
 EOF
 fi
 
+# The STB services are Python 3 programs: an image without them (e.g. the
+# MicroPython image) does not try to start them at boot.
+if [ ! -e "$TARGET/usr/bin/stb-supervisor" ]; then
+    rm -f "$TARGET/etc/init.d/S60stb-services"
+fi
+
 # A prompt that says where one is (the test harness also waits for it).
 if [ ! -e "$TARGET/etc/profile.d/prompt.sh" ]; then
     mkdir -p "$TARGET/etc/profile.d"
