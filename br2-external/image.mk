@@ -212,11 +212,21 @@ $(GUEST_PYLIB)/.done: tests/requirements.txt | $(SETUP_DONE)
 	done
 	touch $@
 
+# The QEMU images: their labgrid environment, and the tests run on them (the
+# MicroPython image has no CPython: only its own tests, from the host).
+TEST_IMAGE_ENV_stb_qemu_arm := tests/env/image-qemu.yaml
+TEST_IMAGE_TESTS_stb_qemu_arm := tests
+TEST_IMAGE_NEEDS_stb_qemu_arm := guest-pylib
+TEST_IMAGE_ENV_stb_qemu_arm_micropython := tests/env/image-qemu-micropython.yaml
+TEST_IMAGE_TESTS_stb_qemu_arm_micropython := tests/test_micropython_image.py
+
 test-image: $(SETUP_DONE)
-	@test '$(BOARD)' = stb_qemu_arm || { \
-		echo "make test-image: the tests run on the QEMU image (BOARD=stb_qemu_arm)" >&2; \
+	@test -n '$(TEST_IMAGE_ENV_$(BOARD))' || { \
+		echo "make test-image: the tests run on the QEMU images" \
+			"(BOARD=stb_qemu_arm or stb_qemu_arm_micropython)" >&2; \
 		exit 2; }
-	$(MAKE) --no-print-directory image guest-pylib
-	$(VENV)/bin/python -m pytest tests --lg-env tests/env/image-qemu.yaml $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory image $(TEST_IMAGE_NEEDS_$(BOARD))
+	$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
+		$(PYTEST_ARGS)
 
 FORCE:
