@@ -43,20 +43,22 @@ split_replier_bind_event_data = _common.split_replier_bind_event_data
 
 
 class _Pair:
-    """Two u32 values that compare as a tuple, only with their own kind."""
+    """Two u32 values that compare as a tuple, only with their own kind.
+
+    (One attribute holding a tuple: attributes are costly on MicroPython.)
+    """
 
     def __init__(self, first=0, second=0):
-        self._a = first & 0xFFFFFFFF
-        self._b = second & 0xFFFFFFFF
+        self._k = (first & 0xFFFFFFFF, second & 0xFFFFFFFF)
 
     def _key(self):
-        return (self._a, self._b)
+        return self._k
 
     def _is_zero(self):
-        return self._a == 0 and self._b == 0
+        return self._k == (0, 0)
 
     def __eq__(self, other):
-        return type(other) is type(self) and self._key() == other._key()
+        return type(other) is type(self) and self._k == other._k
 
     def __ne__(self, other):
         return not self.__eq__(other)
@@ -64,7 +66,7 @@ class _Pair:
     def __lt__(self, other):
         if type(other) is not type(self):
             raise TypeError("unorderable types")
-        return self._key() < other._key()
+        return self._k < other._k
 
     def __le__(self, other):
         return self == other or self < other
@@ -76,7 +78,7 @@ class _Pair:
         return not self < other
 
     def __hash__(self):
-        return hash((type(self).__name__, self._a, self._b))
+        return hash((type(self).__name__, self._k))
 
 
 class MessageId(_Pair):
@@ -84,22 +86,22 @@ class MessageId(_Pair):
 
     @property
     def network_id(self):
-        return self._a
+        return self._k[0]
 
     @property
     def serial_num(self):
-        return self._b
+        return self._k[1]
 
     def __repr__(self):
-        return f"MessageId({self._a}, {self._b})"
+        return f"MessageId({self._k[0]}, {self._k[1]})"
 
     def __str__(self):
-        return _common.message_id_text(self._a, self._b)
+        return _common.message_id_text(self._k[0], self._k[1])
 
     def __add__(self, other):
         if not isinstance(other, int) or isinstance(other, bool):
             raise TypeError("a MessageId can only be added to an int")
-        return MessageId(self._a, (self._b + other) & 0xFFFFFFFF)
+        return MessageId(self._k[0], (self._k[1] + other) & 0xFFFFFFFF)
 
 
 class OrigFrom(_Pair):
@@ -107,26 +109,27 @@ class OrigFrom(_Pair):
 
     @property
     def network_id(self):
-        return self._a
+        return self._k[0]
 
     @property
     def local_id(self):
-        return self._b
+        return self._k[1]
 
     def __repr__(self):
-        return f"OrigFrom({self._a}, {self._b})"
+        return f"OrigFrom({self._k[0]}, {self._k[1]})"
 
     def __str__(self):
-        return _common.orig_from_text(self._a, self._b)
+        return _common.orig_from_text(self._k[0], self._k[1])
 
 
 def _pair(cls, value, what):
+    """The two u32 of an id-like argument: a MessageId/OrigFrom, a 2-tuple or None."""
     if value is None:
-        return cls(0, 0)
-    if isinstance(value, _Pair):
-        return cls(value._a, value._b)
+        return (0, 0)
+    if isinstance(value, cls):
+        return value._k
     if isinstance(value, tuple) and len(value) == 2:
-        return cls(value[0], value[1])
+        return (_u32(value[0], what), _u32(value[1], what))
     raise TypeError(f"{what} must be a {cls.__name__}, a 2-tuple or None")
 
 
@@ -156,8 +159,15 @@ def _name_bytes(name):
     raise TypeError("Message name must be a str")
 
 
-def _or_none(pair):
-    return None if pair._is_zero() else pair
+def _or_none(cls, a, b):
+    return None if a == 0 and b == 0 else cls(a, b)
+
+
+# Indices in Message._h, the fifteen u32 words of the header (as unpacked):
+# start guard, id (2), in_reply_to (2), to, from, orig_from (2), final_to (2),
+# extra, flags, name_len, data_len.  (One list, not an attribute per field:
+# attributes are costly on MicroPython.)
+_TO, _FROM, _FLAGS = 5, 6, 12
 
 
 class Message:
@@ -203,15 +213,18 @@ class Message:
                 f'Message name "{name}" is too short'
                 f" (it must be at least {_common.KBUS_MIN_NAME_LEN} bytes)"
             )
-        self._id = _pair(MessageId, id, "id")
-        self._in_reply_to = _pair(MessageId, in_reply_to, "in_reply_to")
-        self._to = _u32(to, "to")
-        self._from = _u32(from_, "from_")
-        self._orig_from = _pair(OrigFrom, orig_from, "orig_from")
-        self._final_to = _pair(OrigFrom, final_to, "final_to")
-        self._flags = _u32(flags, "flags")
+        id_ = _pair(MessageId, id, "id")
+        irt = _pair(MessageId, in_reply_to, "in_reply_to")
+        of = _pair(OrigFrom, orig_from, "orig_from")
+        ft = _pair(OrigFrom, final_to, "final_to")
+        data_b = _as_bytes(data)
+        self._h = [
+            _common.KBUS_MSG_START_GUARD, id_[0], id_[1], irt[0], irt[1],
+            _u32(to, "to"), _u32(from_, "from_"), of[0], of[1], ft[0], ft[1],
+            0, _u32(flags, "flags"), len(name_b), len(data_b),
+        ]  # fmt: skip
         self._name = name_b
-        self._data = _as_bytes(data)
+        self._data = data_b
 
     def _check_fields(self):
         """Enforce the subclass's constraints (hook for subclasses)."""
@@ -276,7 +289,7 @@ class Message:
             raise ValueError(
                 f"Cannot form entire message from {len(raw)} bytes (a header is {MSG_HEADER_LEN})"
             )
-        f = struct.unpack(_HEAD_FORMAT, raw[:60])
+        f = struct.unpack_from(_HEAD_FORMAT, raw, 0)
         if f[0] != _common.KBUS_MSG_START_GUARD:
             raise ValueError("Cannot form entire message: no message start guard")
         name_len, data_len = f[13], f[14]
@@ -289,13 +302,8 @@ class Message:
         name_at = MSG_HEADER_LEN
         data_at = name_at + calc_padded_name_len(name_len)
         obj = object.__new__(cls)
-        obj._id = MessageId(f[1], f[2])
-        obj._in_reply_to = MessageId(f[3], f[4])
-        obj._to = f[5]
-        obj._from = f[6]
-        obj._orig_from = OrigFrom(f[7], f[8])
-        obj._final_to = OrigFrom(f[9], f[10])
-        obj._flags = f[12]
+        obj._h = list(f)
+        obj._h[11] = 0
         obj._name = raw[name_at : name_at + name_len]
         obj._data = raw[data_at : data_at + data_len]
         return obj
@@ -305,31 +313,31 @@ class Message:
     @property
     def id(self):
         """The message id, or None if it is ``{0,0}``."""
-        return _or_none(self._id)
+        return _or_none(MessageId, self._h[1], self._h[2])
 
     @property
     def in_reply_to(self):
-        return _or_none(self._in_reply_to)
+        return _or_none(MessageId, self._h[3], self._h[4])
 
     @property
     def to(self):
-        return self._to
+        return self._h[_TO]
 
     @property
     def from_(self):
-        return self._from
+        return self._h[_FROM]
 
     @property
     def orig_from(self):
-        return _or_none(self._orig_from)
+        return _or_none(OrigFrom, self._h[7], self._h[8])
 
     @property
     def final_to(self):
-        return _or_none(self._final_to)
+        return _or_none(OrigFrom, self._h[9], self._h[10])
 
     @property
     def flags(self):
-        return self._flags
+        return self._h[_FLAGS]
 
     @property
     def name(self):
@@ -363,26 +371,10 @@ class Message:
         end guard; exactly :meth:`total_length` bytes."""
         name_len, data_len = len(self._name), len(self._data)
         buf = bytearray(self.total_length())
-        struct.pack_into(
-            _HEAD_FORMAT,
-            buf,
-            0,
-            _common.KBUS_MSG_START_GUARD,
-            self._id._a,
-            self._id._b,
-            self._in_reply_to._a,
-            self._in_reply_to._b,
-            self._to,
-            self._from,
-            self._orig_from._a,
-            self._orig_from._b,
-            self._final_to._a,
-            self._final_to._b,
-            0,
-            self._flags,
-            name_len,
-            data_len,
-        )
+        h = self._h
+        h[13] = name_len
+        h[14] = data_len
+        struct.pack_into(_HEAD_FORMAT, buf, 0, *h)
         struct.pack_into(_U32, buf, _END_GUARD_AT, _common.KBUS_MSG_END_GUARD)
         at = MSG_HEADER_LEN
         buf[at : at + name_len] = self._name
@@ -393,21 +385,12 @@ class Message:
         return bytes(buf)
 
     def equivalent(self, other):
-        """Equal apart from the id."""
-        return self._compare_key()[1:] == other._compare_key()[1:]
+        """True if ``to``, name and data match (ignoring id, flags, from, ...)."""
+        return (self.to, self._name, self._data) == (other.to, other._name, other._data)
 
     def _compare_key(self):
-        return (
-            self._id._key(),
-            self._in_reply_to._key(),
-            self._to,
-            self._from,
-            self._orig_from._key(),
-            self._final_to._key(),
-            self._flags,
-            self._name,
-            self._data,
-        )
+        h = self._h
+        return (tuple(h[1:11]), h[_FLAGS], self._name, self._data)
 
     def __eq__(self, other):
         return isinstance(other, Message) and self._compare_key() == other._compare_key()
@@ -419,36 +402,36 @@ class Message:
 
     def set_want_reply(self, value=True):
         if value:
-            self._flags |= self.WANT_A_REPLY
+            self._h[_FLAGS] |= self.WANT_A_REPLY
         else:
-            self._flags &= ~self.WANT_A_REPLY & 0xFFFFFFFF
+            self._h[_FLAGS] &= ~self.WANT_A_REPLY & 0xFFFFFFFF
 
     def set_urgent(self, value=True):
         if value:
-            self._flags |= self.URGENT
+            self._h[_FLAGS] |= self.URGENT
         else:
-            self._flags &= ~self.URGENT & 0xFFFFFFFF
+            self._h[_FLAGS] &= ~self.URGENT & 0xFFFFFFFF
 
     def wants_us_to_reply(self):
-        return bool(self._flags & self.WANT_YOU_TO_REPLY)
+        return bool(self._h[_FLAGS] & self.WANT_YOU_TO_REPLY)
 
     def is_synthetic(self):
-        return bool(self._flags & self.SYNTHETIC)
+        return bool(self._h[_FLAGS] & self.SYNTHETIC)
 
     def is_urgent(self):
-        return bool(self._flags & self.URGENT)
+        return bool(self._h[_FLAGS] & self.URGENT)
 
     def is_reply(self):
-        return not self._in_reply_to._is_zero()
+        return self._h[3] != 0 or self._h[4] != 0
 
     def is_request(self):
-        return bool(self._flags & self.WANT_A_REPLY)
+        return bool(self._h[_FLAGS] & self.WANT_A_REPLY)
 
     def is_stateful_request(self):
-        return self.is_request() and self._to != 0
+        return self.is_request() and self._h[_TO] != 0
 
     def _kind(self):
-        return _KINDS[_common.kind_name(self._flags, self.is_reply(), self.name)]
+        return _KINDS[_common.kind_name(self._h[_FLAGS], self.is_reply(), self.name)]
 
     def cast(self):
         """A copy of this message as Status, Reply, Request or Announcement."""
@@ -462,18 +445,12 @@ class Message:
         )
 
     def __str__(self):
+        h = self._h
         return _common.message_text(
-            self._kind().__name__,
-            self.name,
-            self.id,
-            self._to,
-            self._from,
-            self.orig_from,
-            self.final_to,
-            self.in_reply_to,
-            self._flags,
+            self._kind().__name__, self.name, self.id, h[_TO], h[_FROM],
+            self.orig_from, self.final_to, self.in_reply_to, h[_FLAGS],
             self._data if self._data else None,
-        )
+        )  # fmt: skip
 
 
 class Announcement(Message):
@@ -485,9 +462,8 @@ class Announcement(Message):
         super().__init__(name, data=data, to=to, from_=from_, flags=flags, id=id)
 
     def _check_fields(self):
-        self._in_reply_to = MessageId(0, 0)
-        self._orig_from = OrigFrom(0, 0)
-        self._final_to = OrigFrom(0, 0)
+        h = self._h
+        h[3] = h[4] = h[7] = h[8] = h[9] = h[10] = 0
 
     def set_want_reply(self, value=True):
         raise TypeError("Announcements are not Requests")
@@ -502,7 +478,7 @@ class Request(Message):
         super().__init__(name, data=data, to=to, from_=from_, final_to=final_to, flags=flags, id=id)
 
     def _check_fields(self):
-        self._flags |= self.WANT_A_REPLY
+        self._h[_FLAGS] |= self.WANT_A_REPLY
 
     def set_want_reply(self, value=True):
         raise TypeError('Request always has "want a reply" set')
@@ -536,7 +512,7 @@ class Reply(Message):
         )
 
     def _check_fields(self):
-        if self._in_reply_to._is_zero():
+        if not self.is_reply():
             raise ValueError("A Reply must specify in_reply_to")
 
 
