@@ -63,7 +63,7 @@ def test_talk_scenario(mp_guest: GuestRun) -> None:
 def test_replier_and_requester_in_two_processes(mp_guest: GuestRun) -> None:
     output, rc = mp_guest(
         # in a subshell: no job-control messages
-        f"(cd {SCRIPTS} && "
+        f"(cd {SCRIPTS} || exit 9; "
         "micropython exchange.py replier '$.Cross.Image' 5 > /tmp/replier.out 2>&1 & "
         "micropython exchange.py requester '$.Cross.Image' 5; r=$?; "
         'wait $!; s=$?; cat /tmp/replier.out; echo "rc $r $s")',
