@@ -157,7 +157,7 @@ def decode_name(raw: bytes) -> str:
         return "".join(chr(b) for b in raw)
 
 
-def split_replier_bind_event_data(data: bytes) -> tuple[int, int, str]:
+def split_replier_bind_event_data(data: "bytes | bytearray | memoryview") -> tuple[int, int, str]:
     """Split the data of a ``$.KBUS.ReplierBindEvent`` (§4.9).
 
     Returns ``(is_bind, binder, name)``: ``is_bind`` is 1 for a bind and 0
@@ -231,7 +231,7 @@ def message_text(
     final_to: object,
     in_reply_to: object,
     flags: int,
-    data: bytes | None,
+    data: "bytes | None",  # quoted: CPython 3.9 cannot evaluate it
 ) -> str:
     """``str()`` of a message: ``<Kind 'name', id=[0:3], ..., data=b'...'>``.
 
@@ -273,7 +273,7 @@ def message_text(
     return "<{} {}>".format(kind, ", ".join(parts))
 
 
-def message_repr(kind: str, name: str, fields: list) -> str:
+def message_repr(kind: str, name: str, fields: list[tuple[str, object]]) -> str:
     """``repr()`` of a message: ``Request('$.Q', data=b'x', flags=0x00000001)``.
 
     ``fields`` is a list of ``(field, value)``; false values are left out,
