@@ -254,6 +254,27 @@ def test_read_into_a_buffer_running_into_an_unmapped_page(ksock: KsockFactory) -
     assert k.next_msg() == 0
 
 
+@pytest.mark.parametrize("fits", [raw.HDR_LEN, raw.HDR_LEN + 3, 1])
+def test_read_that_faults_part_way_consumes_nothing(
+    ksock: KsockFactory, fits: int
+) -> None:
+    """The buffer holds the first ``fits`` bytes (the header, a little more,
+    one byte), then an unmapped page: the read fails with EFAULT and the
+    message stays where it was, so a good read gets it whole from byte 0.
+    (Found by kbus-fuzz: the header part used to count as read.)"""
+    k = ksock()
+    k.bind("$.Bad.Read")
+    ksock().send_msg(Announcement("$.Bad.Read", b"payload"))
+    length = k.next_msg()
+    assert length > fits
+    addr = raw.bytes_before_guard_page(b"\xaa" * fits)
+    with raises_errno(errno.EFAULT):
+        raw.libc_read(k.fileno(), addr, length)
+    assert k.len_left() == length
+    msg = raw.parse_entire(raw.read_current(k.fileno(), length))
+    assert (msg.name, msg.data) == (b"$.Bad.Read", b"payload")
+
+
 def test_zero_length_read_returns_0_and_keeps_the_position(ksock: KsockFactory) -> None:
     k = ksock()
     k.bind("$.Zero")

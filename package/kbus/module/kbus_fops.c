@@ -172,9 +172,11 @@ static ssize_t kbus_read(struct file *file, char __user *buf, size_t count,
 	struct kbus_rstate *rd = &ks->rd;
 	size_t done = 0;
 	ssize_t ret;
+	u32 start;
 
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -EAGAIN;
+	start = rd->pos;
 	while (rd->msg && done < count && rd->pos < rd->total) {
 		u32 body_len = rd->msg->body_len;
 		const u8 *src;
@@ -193,6 +195,8 @@ static ssize_t kbus_read(struct file *file, char __user *buf, size_t count,
 		}
 		n = min(n, count - done);
 		if (copy_to_user(buf + done, src, n)) {
+			/* Nothing is consumed by a read that fails. */
+			rd->pos = start;
 			ret = -EFAULT;
 			goto out;
 		}
