@@ -32,6 +32,9 @@ include br2-external/image.mk
 # `make bench ARCH=...`: kbus-bench in the rig guest (tests/bench/bench.mk).
 include tests/bench/bench.mk
 
+# `make fuzz ARCH=...`: kbus-fuzz in the rig guest (tests/fuzz/fuzz.mk).
+include tests/fuzz/fuzz.mk
+
 .PHONY: help setup rig rig-run rig-shell test lint clean rig-clean distclean
 
 help:
@@ -80,6 +83,10 @@ help:
 	@echo '  make bench ARCH=x86_64|armhf [BENCH_ARGS=--quick]'
 	@echo '                    KBUS speed and memory in the rig guest beside pipe and'
 	@echo '                    Unix-socket floors: a table, and out/bench/ARCH.json'
+	@echo '  make fuzz ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]'
+	@echo '                    kbus-fuzz in the rig guest: random operations from several'
+	@echo '                    processes, invariants checked, kbus unloaded at the end'
+	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; see README.md)'
 	@echo '  make rig-clean    remove rig products (keeps downloads and .venv)'
 	@echo
 	@echo '  make clean        rig-clean, and remove the image products of every board (out/br/)'
