@@ -168,6 +168,7 @@ lint: $(SETUP_DONE) $(CHECKPATCH)
 	$(LIBKBUS_LINT) O=$(abspath $(OUT))/lint/libkbus-host
 	$(LIBKBUS_LINT) O=$(abspath $(OUT))/lint/libkbus-armhf \
 		CC=arm-linux-gnueabihf-gcc CXX=arm-linux-gnueabihf-g++
+	@$(FUZZ_LINT)
 
 rig-clean:
 	rm -rf $(OUT)/rig

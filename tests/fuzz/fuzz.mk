@@ -20,3 +20,9 @@ fuzz: rig-arch
 	$(RIG_RUN) $(ARCH) --noload --timeout $$(( $(FUZZ_SECONDS) * 2 + 600 )) -- \
 		'modprobe kbus && $(FUZZ_CMD)'
 endif
+
+# `make lint`: kbus-fuzz compiled (-fsyntax-only) with -Wall -Wextra -Werror by
+# gcc and arm-linux-gnueabihf-gcc (the rig builds it the same way).
+FUZZ_LINT = for cc in gcc arm-linux-gnueabihf-gcc; do \
+	$$cc -fsyntax-only -Wall -Wextra -Werror -Ipackage/kbus/include tests/fuzz/kbus-fuzz.c \
+		|| exit 1; done
