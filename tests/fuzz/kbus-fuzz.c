@@ -1146,6 +1146,9 @@ static void op_send_plain(struct proc *p, struct ksock *k)
 	if (ret < 0 && errno == EAGAIN) {
 		if (!was_pending && !k->complete)
 			fail(p, "SEND with nothing complete gave EAGAIN");
+		/* a retained request now pending: a poll may send it */
+		if (k->wmsg_request)
+			track_request(p, k, id, EXP_MAYBE);
 		k->pending = true;
 		return;
 	}
