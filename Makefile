@@ -35,6 +35,9 @@ include tests/bench/bench.mk
 # `make fuzz ARCH=...`: kbus-fuzz in the rig guest (tests/fuzz/fuzz.mk).
 include tests/fuzz/fuzz.mk
 
+# `make test-debug`: the suite on the debug kernel (tests/debug/debug.mk).
+include tests/debug/debug.mk
+
 .PHONY: help setup rig rig-run rig-shell test lint clean rig-clean distclean
 
 help:
@@ -72,6 +75,9 @@ help:
 	@echo '  make setup        install host tools (apt, as root) and the venv .venv/'
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
 	@echo '                    (ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select)'
+	@echo '  make test-debug   build the x86_64 debug kernel (KASAN, lockdep, kmemleak, failslab;'
+	@echo '                    once, cached) and run the conformance suite on it; fails on any'
+	@echo '                    kernel bug report (console log in out/rig/x86_64-debug/log/)'
 	@echo '  make lint         shellcheck, ruff (Python) and checkpatch --strict (kernel C)'
 	@echo
 	@echo 'QEMU test rig (cache in out/: downloads out/dl/, products out/rig/ARCH/):'
@@ -87,7 +93,9 @@ help:
 	@echo '                    kbus-fuzz in the rig guest: random operations from several'
 	@echo '                    processes, invariants checked, kbus unloaded at the end'
 	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; see README.md)'
-	@echo '  make rig-clean    remove rig products (keeps downloads and .venv)'
+	@echo '  make rig-debug    build only the debug rig (out/rig/x86_64-debug/; tests/rig-run x86_64-debug)'
+	@echo '                    DEBUG_JOBS=N  jobs for the kernel build (default: all CPUs)'
+	@echo '  make rig-clean    remove rig products, the debug kernel too (keeps downloads and .venv)'
 	@echo
 	@echo '  make clean        rig-clean, and remove the image products of every board (out/br/)'
 	@echo '                    (keeps downloads, the Buildroot copy and .venv)'
@@ -136,7 +144,7 @@ test: $(SETUP_DONE)
 	done; \
 	exit $$status
 
-SHELL_SCRIPTS := tests/setup tests/rig/fetch-debs tests/rig/build-base \
+SHELL_SCRIPTS := tests/setup tests/rig/fetch-debs tests/rig/build-base tests/debug/build-kernel \
 	tests/rig/build-components tests/rig/rootfs/etc/init.d/rcS \
 	tests/rig/rootfs/usr/sbin/rig-setup tests/rig/rootfs/etc/profile .ci/run \
 	$(wildcard overlay/etc/init.d/S*)
