@@ -427,8 +427,15 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 		return -ERESTARTSYS;
 	}
 	kbus_rstate_reset(ks);
-	if (list_empty(&ks->queue))
-		kbus_setaside_promote(ks);	/* never strand them: 18.10 */
+	if (list_empty(&ks->queue)) {
+		/*
+		 * Never strand set-aside events (18.10); when one cannot come
+		 * up, say so rather than "no message".
+		 */
+		ret = kbus_setaside_promote(ks);
+		if (ret)
+			goto out;
+	}
 	qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
 	if (!qe)
 		goto out;

@@ -323,7 +323,7 @@ bool kbus_owed_remove(struct kbus_owedtable *t, struct kbus_msg_id id);
 
 void kbus_setaside_add(struct kbus_dev *dev, struct kbus_ksock *ks,
 		       struct kbus_binding *b, struct kbus_msg *msg);
-void kbus_setaside_promote(struct kbus_ksock *ks);
+int kbus_setaside_promote(struct kbus_ksock *ks);
 void kbus_setaside_drop(struct kbus_dev *dev, struct kbus_ksock *ks,
 			struct kbus_binding *b);
 

@@ -320,25 +320,30 @@ static void kbus_setaside_free(struct kbus_dev *dev, struct kbus_setaside *sa)
 	kfree(sa);
 }
 
-/* Move ks's oldest set-aside event to the tail of its queue. */
-void kbus_setaside_promote(struct kbus_ksock *ks)
+/*
+ * Move ks's oldest set-aside event to the tail of its queue. Returns
+ * -ENOMEM when there is one but no queue entry for it: it stays set aside
+ * and is promoted at the next pop.
+ */
+int kbus_setaside_promote(struct kbus_ksock *ks)
 {
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_setaside *sa;
 	struct kbus_qentry *qe;
 
 	if (!ks->num_setaside)
-		return;
+		return 0;
 	list_for_each_entry(sa, &dev->setaside, list) {
 		if (sa->ksock != ks)
 			continue;
 		qe = kbus_qentry_alloc(GFP_KERNEL);
 		if (!qe)
-			return;	/* stays set aside; promoted at the next pop */
+			return -ENOMEM;
 		kbus_push(ks, qe, sa->msg, NULL, sa->msg->flags);
 		kbus_setaside_free(dev, sa);
-		return;
+		return 0;
 	}
+	return 0;
 }
 
 /* Drop ks's set-aside events: all of them, or those due to binding b. */
