@@ -85,6 +85,6 @@ test-debug: $(SETUP_DONE)
 	$(VENV)/bin/python -m pytest $(DEBUG_TESTS) --lg-env $(DEBUG_ENV) --lg-log=$(DEBUG_LOG) \
 		$(PYTEST_ARGS) || status=1; \
 	echo "test-debug: console log in $(DEBUG_LOG)/"; \
-	$(VENV)/bin/python $(DEBUG_DIR)/check_kernel_log.py $(DEBUG_LOG)/* || status=1; \
+	$(VENV)/bin/python $(DEBUG_DIR)/check_kernel_log.py $(DEBUG_LOG)/console_* || status=1; \
 	echo "test-debug: $$(($$(date +%s) - start)) s"; \
 	exit $$status
