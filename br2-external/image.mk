@@ -9,6 +9,9 @@
 #   EXTRA_CONFIG="f1 f2"   defconfig fragments merged after the defconfig (later
 #                          values win); remembered in out/br/BOARD until given again
 #   BR2_DL_DIR=/path       Buildroot's download cache (overrides the configuration's)
+#   BR2_CCACHE_DIR=/path   build with Buildroot's ccache (BR2_CCACHE), its cache
+#                          there; remembered in out/br/BOARD until given again
+#                          (BR2_CCACHE_DIR= turns it off)
 #   JLEVEL=N               jobs per package (BR2_JLEVEL; Buildroot's default: cores + 1)
 #   V=1                    full build output on the terminal (always in build.log)
 #
@@ -33,6 +36,19 @@ BR_EXTRA_RECORD := $(BR_OUT)/.kbus-extra-config
 # fragments of the last configuration, unless EXTRA_CONFIG is given
 EXTRA_CONFIG ?= $(file < $(BR_EXTRA_RECORD))
 EXTRA_CONFIG_ABS := $(abspath $(EXTRA_CONFIG))
+# ccache: a fragment written into out/br/BOARD from BR2_CCACHE_DIR (an
+# absolute path of this machine, so never in a committed file), merged last
+BR_CCACHE_FRAGMENT := $(BR_OUT)/ccache.config
+ifeq ($(origin BR2_CCACHE_DIR),undefined)
+BR2_CCACHE_DIR := $(shell sed -n 's/^BR2_CCACHE_DIR="\(.*\)"$$/\1/p' $(BR_CCACHE_FRAGMENT) 2>/dev/null)
+endif
+# Buildroot reads BR2_CCACHE_DIR from the environment too, from its own folder:
+# always an absolute path
+ifneq ($(strip $(BR2_CCACHE_DIR)),)
+override BR2_CCACHE_DIR := $(abspath $(BR2_CCACHE_DIR))
+endif
+BR_CCACHE_LINES := $(if $(strip $(BR2_CCACHE_DIR)),'BR2_CCACHE=y' \
+	'BR2_CCACHE_DIR="$(BR2_CCACHE_DIR)"','\# BR2_CCACHE is not set')
 
 ifneq ($(BUILDROOT_SRC),)
 BR_TREE := $(abspath $(BUILDROOT_SRC))
@@ -110,15 +126,20 @@ $(BR_EXTRA_RECORD): FORCE
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(strip $(EXTRA_CONFIG_ABS))' ]; then \
 		printf '%s' '$(strip $(EXTRA_CONFIG_ABS))' > $@; fi
 
-$(BR_CONFIG): $(BR_DEFCONFIG) $(EXTRA_CONFIG_ABS) $(BR_EXTRA_RECORD) | $(BR_TREE_READY)
+$(BR_CCACHE_FRAGMENT): FORCE
+	@mkdir -p $(dir $@)
+	@new=$$(printf '%s\n' $(BR_CCACHE_LINES)); \
+	if [ "$$(cat $@ 2>/dev/null)" != "$$new" ]; then printf '%s\n' "$$new" > $@; fi
+
+$(BR_CONFIG): $(BR_DEFCONFIG) $(EXTRA_CONFIG_ABS) $(BR_EXTRA_RECORD) $(BR_CCACHE_FRAGMENT) | $(BR_TREE_READY)
 	@test -f $(BR_DEFCONFIG) || { echo "BOARD=$(BOARD): no $(BR_DEFCONFIG)" >&2; exit 1; }
 	@version=$$(sed -n 's/^export BR2_VERSION := *//p' $(BR_TREE)/Makefile); \
 	case $$version in 2026.02*) ;; \
 		*) echo "warning: Buildroot $$version in $(BR_TREE); this tree is for 2026.02.x" >&2;; \
 	esac
-	@echo "==> Configuring $(BOARD): $(BR_DEFCONFIG) $(EXTRA_CONFIG)"
+	@echo "==> Configuring $(BOARD): $(BR_DEFCONFIG) $(EXTRA_CONFIG)$(if $(strip $(BR2_CCACHE_DIR)), ccache in $(BR2_CCACHE_DIR))"
 	@mkdir -p $(BR_OUT)
-	cat $(BR_DEFCONFIG) $(EXTRA_CONFIG_ABS) > $(BR_OUT)/kbus_defconfig
+	cat $(BR_DEFCONFIG) $(EXTRA_CONFIG_ABS) $(BR_CCACHE_FRAGMENT) > $(BR_OUT)/kbus_defconfig
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BR_MAKE_BIN) --no-print-directory -C $(BR_TREE) \
 		O=$(BR_OUT) BR2_EXTERNAL=$(BR_EXTERNAL) \
 		BR2_DEFCONFIG=$(BR_OUT)/kbus_defconfig defconfig
@@ -227,6 +248,6 @@ test-image: $(SETUP_DONE)
 		exit 2; }
 	$(MAKE) --no-print-directory image $(TEST_IMAGE_NEEDS_$(BOARD))
 	$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
-		$(PYTEST_ARGS)
+		$(call junit_args,image-$(BOARD)) $(PYTEST_ARGS)
 
 FORCE:
