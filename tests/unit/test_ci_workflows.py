@@ -1,0 +1,156 @@
+"""The CI definitions for this tree's users (.github/workflows/ci.yml, .gitlab-ci.yml).
+
+Every command they run must be `make` with goals and variables this
+Makefile knows (so a workstation runs exactly what CI runs), every board of
+their matrix must have a defconfig, only the QEMU image is booted, and the
+test steps write JUnit XML.  The make database comes from `make -pnq
+.DEFAULT`, which runs no recipe.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+GITHUB = REPO / ".github" / "workflows" / "ci.yml"
+GITLAB = REPO / ".gitlab-ci.yml"
+QEMU_BOARD = "stb_qemu_arm"
+# GitLab keywords at the top level that are not jobs
+GITLAB_GLOBAL = {"image", "variables", "stages", "default", "include", "workflow", "services"}
+
+
+@cache
+def make_database() -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """(targets, variables, pattern-rule prefixes) of the top-level Makefile."""
+    out = subprocess.run(
+        ["make", "-C", str(REPO), "--no-print-directory", "-pnq", ".DEFAULT"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    targets: set[str] = set()
+    variables: set[str] = set()
+    patterns: list[str] = []
+    not_a_target = False
+    for line in out.splitlines():
+        if line.startswith("# Not a target:"):
+            not_a_target = True
+            continue
+        if m := re.match(r"^([A-Za-z0-9_.%/-]+):(?:[^=]|$)", line):
+            if not not_a_target:
+                name = m.group(1)
+                if name.endswith("%"):
+                    patterns.append(name[:-1])
+                else:
+                    targets.add(name)
+        elif m := re.match(r"^([A-Za-z0-9_]+) (?::|\?|\+)?= ", line):
+            variables.add(m.group(1))
+        not_a_target = False
+    assert "lint" in targets, f"no make database from `make -pnq`:\n{out[-2000:]}"
+    return frozenset(targets), frozenset(variables), tuple(patterns)
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path}: not a mapping"
+    return data
+
+
+def github_jobs() -> dict[str, dict[str, Any]]:
+    return load(GITHUB)["jobs"]
+
+
+def gitlab_jobs() -> dict[str, dict[str, Any]]:
+    data = load(GITLAB)
+    return {k: v for k, v in data.items() if k not in GITLAB_GLOBAL and isinstance(v, dict)}
+
+
+def commands() -> Iterator[tuple[str, str]]:
+    """(where, command) for every command of both files."""
+    for name, job in github_jobs().items():
+        for i, step in enumerate(job["steps"]):
+            if "run" in step:
+                yield f"ci.yml {name} step {i}", step["run"]
+    for name, job in gitlab_jobs().items():
+        for key in ("before_script", "script", "after_script"):
+            for line in job.get(key, []):
+                yield f".gitlab-ci.yml {name} {key}", line
+
+
+ALL_COMMANDS = list(commands())
+
+
+def test_both_files_have_commands() -> None:
+    where = {w.split()[0] for w, _ in ALL_COMMANDS}
+    assert where == {"ci.yml", ".gitlab-ci.yml"}
+
+
+@pytest.mark.parametrize(("where", "command"), ALL_COMMANDS, ids=[w for w, _ in ALL_COMMANDS])
+def test_command_is_a_known_make_target(where: str, command: str) -> None:
+    words = shlex.split(command)
+    assert words[:1] == ["make"], f"{where}: not a make command: {command!r}"
+    targets, variables, patterns = make_database()
+    for word in words[1:]:
+        assert not word.startswith("-"), f"{where}: make option {word!r}: use a target"
+        if "=" in word:
+            name = word.split("=", 1)[0]
+            assert name in variables, f"{where}: {name} is not a variable of the Makefile"
+        else:
+            known = word in targets or any(word.startswith(p) for p in patterns if p)
+            assert known, f"{where}: {word!r} is not a make target"
+
+
+def github_boards() -> list[str]:
+    return list(github_jobs()["image"]["strategy"]["matrix"]["board"])
+
+
+def gitlab_boards() -> list[str]:
+    return [
+        job["variables"]["BOARD"]
+        for job in gitlab_jobs().values()
+        if "BOARD" in job.get("variables", {})
+    ]
+
+
+def test_matrix_covers_every_defconfig() -> None:
+    configs = (REPO / "br2-external" / "configs").glob("*_defconfig")
+    defconfigs = sorted(p.name.removesuffix("_defconfig") for p in configs)
+    assert sorted(github_boards()) == defconfigs
+    assert sorted(gitlab_boards()) == defconfigs
+
+
+def test_github_boots_only_the_qemu_image() -> None:
+    job = github_jobs()["image"]
+    for step in job["steps"]:
+        if "test-image" in step.get("run", ""):
+            assert step.get("if") == f"matrix.board == '{QEMU_BOARD}'"
+    assert job["env"]["BOARD"] == "${{ matrix.board }}"
+
+
+def test_gitlab_boots_only_the_qemu_image() -> None:
+    for job in gitlab_jobs().values():
+        testing = any("test-image" in line for line in job.get("script", []))
+        assert testing == (job.get("variables", {}).get("BOARD") == QEMU_BOARD)
+
+
+def test_rig_tests_run_first() -> None:
+    assert github_jobs()["image"]["needs"] == "rig-tests"
+    data = load(GITLAB)
+    assert data["stages"].index(data["rig-tests"]["stage"]) < data["stages"].index("image")
+
+
+@pytest.mark.parametrize("target", ["test", "test-image"])
+def test_test_steps_write_junit(target: str) -> None:
+    runs = [c for _, c in ALL_COMMANDS if shlex.split(c)[1:2] == [target]]
+    assert len(runs) == 2, runs  # once in each file
+    for command in runs:
+        assert "JUNIT_DIR=out/junit" in shlex.split(command)
