@@ -61,8 +61,11 @@ endif
 # Buildroot runs without this make's command-line variables (ARCH=... is the
 # test rig's, not Buildroot's) and with its own parallelism (BR2_JLEVEL).
 # (A copy of $(MAKE), so that `make -n` does not run Buildroot.)
+# As root (a CI container), GNU configure scripts (host-tar's) stop unless
+# FORCE_UNSAFE_CONFIGURE=1.
 BR_MAKE_BIN := $(MAKE)
-BR_MAKE = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BR_MAKE_BIN) --no-print-directory \
+BR_AS_ROOT := $(if $(filter 0,$(shell id -u)),FORCE_UNSAFE_CONFIGURE=1)
+BR_MAKE = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BR_AS_ROOT) $(BR_MAKE_BIN) --no-print-directory \
 	-C $(BR_OUT) $(if $(JLEVEL),BR2_JLEVEL=$(JLEVEL)) \
 	$(if $(BR2_DL_DIR),BR2_DL_DIR=$(abspath $(BR2_DL_DIR))) $(if $(V),V=1)
 
