@@ -42,10 +42,13 @@ BR_CCACHE_FRAGMENT := $(BR_OUT)/ccache.config
 ifeq ($(origin BR2_CCACHE_DIR),undefined)
 BR2_CCACHE_DIR := $(shell sed -n 's/^BR2_CCACHE_DIR="\(.*\)"$$/\1/p' $(BR_CCACHE_FRAGMENT) 2>/dev/null)
 endif
-# Buildroot reads BR2_CCACHE_DIR from the environment too, from its own folder:
-# always an absolute path
+# Buildroot reads BR2_CCACHE_DIR and BR2_DL_DIR from the environment too (CI
+# sets them there), from its own folder: always absolute paths
 ifneq ($(strip $(BR2_CCACHE_DIR)),)
 override BR2_CCACHE_DIR := $(abspath $(BR2_CCACHE_DIR))
+endif
+ifneq ($(strip $(BR2_DL_DIR)),)
+override BR2_DL_DIR := $(abspath $(BR2_DL_DIR))
 endif
 BR_CCACHE_LINES := $(if $(strip $(BR2_CCACHE_DIR)),'BR2_CCACHE=y' \
 	'BR2_CCACHE_DIR="$(BR2_CCACHE_DIR)"','\# BR2_CCACHE is not set')
