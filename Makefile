@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 # JUNIT_DIR=dir: `make test` and `make test-image` also write JUnit XML there
 # (rig-ARCH.xml, image-BOARD.xml)
 JUNIT_DIR ?=
-junit_args = $(if $(JUNIT_DIR),--junitxml='$(abspath $(JUNIT_DIR))/$(1).xml' -o junit_suite_name=$(1))
+junit_args = $(if $(JUNIT_DIR),--junitxml="$(abspath $(JUNIT_DIR))/$(1).xml" -o junit_suite_name=$(1))
 
 RIG_RUN := tests/rig-run
 SETUP_DONE := $(VENV)/.setup-done
