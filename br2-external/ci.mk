@@ -16,6 +16,7 @@ ARTIFACTS_DIR ?= $(OUT)/artifacts/$(BOARD)
 # one must match).  rootfs.ext4 is Buildroot's link to rootfs.ext2: the file is
 # copied.
 ARTIFACTS_stb_qemu_arm := zImage rootfs.ext4 start-qemu.sh
+ARTIFACTS_stb_qemu_arm_micropython := $(ARTIFACTS_stb_qemu_arm)
 ARTIFACTS_stb_beaglebone := zImage *.dtb MLO u-boot.img rootfs.ext4 sdcard.img sdcard.img.bmap
 ARTIFACTS ?= $(or $(ARTIFACTS_$(BOARD)),zImage rootfs.ext4)
 
