@@ -140,7 +140,7 @@ def run_guest_pytest(
             f"{setup} >/dev/null && "
             f"cd {GUEST_SHARE}/tests/guest && "
             f"{env}PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider "
-            f"--confcutdir=. --color=no -rfE {guest_path} {extra} 2>&1"
+            f"--confcutdir=. --color=no -rfEs {guest_path} {extra} 2>&1"
         )
         return guest_run(cmd, timeout=timeout)
 

@@ -1,7 +1,9 @@
 """Run each guest test file (tests/guest/test_*.py) in the rig, one host test per file.
 
 The list of files is taken when this module is imported; with none, nothing
-is collected from here.  A failure shows the guest's pytest output.
+is collected from here.  A failure shows the guest's pytest output.  A file
+the guest skips as a whole (e.g. test_micropython.py on an image without
+MicroPython) is a skip here too, with the guest's reason.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# pytest's exit status when it collected no test (a file skipped as a whole)
+NO_TESTS_COLLECTED = 5
+
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
 GUEST_FILES = sorted(p.name for p in GUEST_DIR.glob("test_*.py"))
 
@@ -19,4 +24,8 @@ if GUEST_FILES:
     @pytest.mark.parametrize("name", GUEST_FILES)
     def test_guest_file(name: str, run_guest_pytest: Callable[..., tuple[str, int]]) -> None:
         output, rc = run_guest_pytest(f"tests/guest/{name}")
+        if rc == NO_TESTS_COLLECTED:
+            reasons = [line for line in output.splitlines() if line.startswith("SKIPPED ")]
+            if reasons:
+                pytest.skip(f"the guest skipped tests/guest/{name}: {reasons[0]}")
         assert rc == 0, f"guest pytest on tests/guest/{name} exited {rc}:\n{output}"
