@@ -76,7 +76,7 @@ endif
 # tests/debug/check_kernel_log.py; that script also checks the whole console
 # log (which survives a guest reboot after a timeout).
 DEBUG_TESTS := tests/test_debug_kernel.py::test_kmemleak_baseline tests/test_guest_suites.py \
-	tests/test_debug_kernel.py::test_kernel_log_is_clean
+	tests/test_fuzz.py tests/test_debug_kernel.py::test_kernel_log_is_clean
 
 test-debug: $(SETUP_DONE)
 	@$(MAKE) --no-print-directory rig-debug ARCH=x86_64
