@@ -128,12 +128,28 @@ static void ksock_send_wait(int fd, struct kbus_message_header *hdr)
 		die("send: %s", strerror(-err));
 }
 
+/* Read exactly len bytes; 0, or -1 on an error or end of file. */
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t got = read(fd, (char *)buf + done, len - done);
+
+		if (got <= 0) {
+			if (got == 0)
+				errno = 0;	/* end of file */
+			return -1;
+		}
+		done += got;
+	}
+	return 0;
+}
+
 /* Wait for, pop and read the next message into buf; returns its length. */
 static size_t ksock_recv(int fd, char *buf, size_t size)
 {
 	uint32_t len = 0;
-	ssize_t got;
-	size_t done = 0;
 
 	for (;;) {
 		int ret = ioctl(fd, KBUS_IOC_NEXTMSG, &len);
@@ -149,12 +165,8 @@ static size_t ksock_recv(int fd, char *buf, size_t size)
 	}
 	if (len > size)
 		die("message of %u bytes too big", len);
-	while (done < len) {
-		got = read(fd, buf + done, len - done);
-		if (got <= 0)
-			die("read: %s", got ? strerror(errno) : "EOF");
-		done += got;
-	}
+	if (read_full(fd, buf, len))
+		die("read: %s", errno ? strerror(errno) : "EOF");
 	return len;
 }
 
@@ -219,33 +231,19 @@ static void floor_rtt(enum floor kind, size_t payload, int n, double *lat)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		for (i = 0; i < n; i++) {
-			size_t done = 0;
-
-			while (done < payload) {
-				ssize_t got = read(to_child[0], buf + done, payload - done);
-
-				if (got <= 0)
-					_exit(1);
-				done += got;
-			}
-			if (write(to_parent[1], buf, payload) != (ssize_t)payload)
+			if (read_full(to_child[0], buf, payload) ||
+			    write(to_parent[1], buf, payload) != (ssize_t)payload)
 				_exit(1);
 		}
 		_exit(0);
 	}
 	for (i = 0; i < n; i++) {
 		double t0 = now();
-		size_t done = 0;
 
 		if (write(to_child[1], buf, payload) != (ssize_t)payload)
 			die("write: %s", strerror(errno));
-		while (done < payload) {
-			ssize_t got = read(to_parent[0], buf + done, payload - done);
-
-			if (got <= 0)
-				die("read: %s", strerror(errno));
-			done += got;
-		}
+		if (read_full(to_parent[0], buf, payload))
+			die("read: %s", errno ? strerror(errno) : "EOF");
 		lat[i] = now() - t0;
 	}
 	waitpid(pid, NULL, 0);
@@ -652,17 +650,9 @@ static double pipe_fanout(int listeners, size_t payload, int n)
 			die("fork: %s", strerror(errno));
 		if (pid == 0) {
 			close(p[1]);
-			for (i = 0; i < n; i++) {
-				size_t got = 0;
-
-				while (got < payload) {
-					ssize_t r = read(p[0], data + got, payload - got);
-
-					if (r <= 0)
-						_exit(1);
-					got += r;
-				}
-			}
+			for (i = 0; i < n; i++)
+				if (read_full(p[0], data, payload))
+					_exit(1);
 			if (write(done[1], "d", 1) != 1)
 				_exit(1);
 			_exit(0);
