@@ -8,8 +8,7 @@
  *   kbus-bench [--quick] [--json FILE] [--bus N] [--only SECTION]
  *
  * Uses the kernel ABI directly (linux/kbus_defns.h), not libkbus, so that
- * what is measured is the module. Built with -DKBUS_BENCH_DBUS (and libdbus)
- * it also measures D-Bus; the rig always builds it so.
+ * what is measured is the module; libdbus for the D-Bus floor.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,9 +29,7 @@
 
 #include <linux/kbus_defns.h>
 
-#ifdef KBUS_BENCH_DBUS
 #include <dbus/dbus.h>
-#endif
 
 static int bus;
 static int quick;
@@ -314,7 +311,6 @@ static void kbus_rtt(size_t payload, int n, double *lat)
 
 /* ---- the D-Bus floor: a method call through a private dbus-daemon ---- */
 
-#ifdef KBUS_BENCH_DBUS
 #define BENCH_DBUS_NAME "org.kbus.Bench"
 #define BENCH_DBUS_PATH "/org/kbus/Bench"
 
@@ -484,7 +480,6 @@ static void dbus_rtt(size_t payload, int n, double *lat)
 	close(ready[1]);
 	free(data);
 }
-#endif /* KBUS_BENCH_DBUS */
 
 static double p50_us(double *lat, int n, double *p99)
 {
@@ -502,16 +497,14 @@ static void bench_rtt(void)
 
 	if (!lat)
 		die("out of memory");
-#ifdef KBUS_BENCH_DBUS
 	dbus_start();
-#endif
 	printf("\nRound trip (request -> reply; floors: pipe and Unix-socket ping-pong;\n"
 	       "D-Bus method call through dbus-daemon), %d each, p50 and p99 in us\n", n);
 	printf("%7s  %8s %8s  %8s %8s  %8s %8s  %8s %8s  %9s %9s\n", "payload",
 	       "kbus p50", "p99", "pipe p50", "p99", "unix p50", "p99",
 	       "dbus p50", "p99", "kbus/pipe", "kbus/dbus");
 	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		double k50, k99, p50, p99, u50, u99, d50 = 0, d99 = 0;
+		double k50, k99, p50, p99, u50, u99, d50, d99;
 		char key[64];
 
 		kbus_rtt(sizes[s], n, lat);
@@ -520,16 +513,11 @@ static void bench_rtt(void)
 		p50 = p50_us(lat, n, &p99);
 		floor_rtt(FLOOR_UNIX, sizes[s], n, lat);
 		u50 = p50_us(lat, n, &u99);
-#ifdef KBUS_BENCH_DBUS
 		dbus_rtt(sizes[s], n, lat);
 		d50 = p50_us(lat, n, &d99);
 		printf("%7zu  %8.1f %8.1f  %8.1f %8.1f  %8.1f %8.1f  %8.1f %8.1f  %9.2f %9.2f\n",
 		       sizes[s], k50, k99, p50, p99, u50, u99, d50, d99, k50 / p50,
 		       k50 / d50);
-#else
-		printf("%7zu  %8.1f %8.1f  %8.1f %8.1f  %8.1f %8.1f  %8s %8s  %9.2f %9s\n",
-		       sizes[s], k50, k99, p50, p99, u50, u99, "-", "-", k50 / p50, "-");
-#endif
 		snprintf(key, sizeof(key), "rtt_%zu_kbus_p50_us", sizes[s]);
 		json_value(key, k50);
 		snprintf(key, sizeof(key), "rtt_%zu_kbus_p99_us", sizes[s]);
@@ -548,20 +536,16 @@ static void bench_rtt(void)
 		json_value(key, k50 / u50);
 		if (sizes[s] == 16)
 			json_value("rtt_vs_pipe", k50 / p50);
-		if (d50 > 0) {
-			snprintf(key, sizeof(key), "rtt_%zu_dbus_p50_us", sizes[s]);
-			json_value(key, d50);
-			snprintf(key, sizeof(key), "rtt_%zu_dbus_p99_us", sizes[s]);
-			json_value(key, d99);
-			snprintf(key, sizeof(key), "rtt_%zu_vs_dbus", sizes[s]);
-			json_value(key, k50 / d50);
-			if (sizes[s] == 16)
-				json_value("rtt_vs_dbus", k50 / d50);
-		}
+		snprintf(key, sizeof(key), "rtt_%zu_dbus_p50_us", sizes[s]);
+		json_value(key, d50);
+		snprintf(key, sizeof(key), "rtt_%zu_dbus_p99_us", sizes[s]);
+		json_value(key, d99);
+		snprintf(key, sizeof(key), "rtt_%zu_vs_dbus", sizes[s]);
+		json_value(key, k50 / d50);
+		if (sizes[s] == 16)
+			json_value("rtt_vs_dbus", k50 / d50);
 	}
-#ifdef KBUS_BENCH_DBUS
 	dbus_stop();
-#endif
 	free(lat);
 }
 

@@ -36,7 +36,7 @@ $(RIG)/stage/bench.stamp: $(BENCH_SRC) $(KBUS_INCLUDE_DIR)/linux/kbus_defns.h \
 	rm -rf $(BENCH_STAGE)/usr/share/doc $(BENCH_STAGE)/usr/share/lintian \
 		$(BENCH_STAGE)/usr/share/man $(BENCH_STAGE)/usr/lib/$(BENCH_TRIPLET)/audit
 	test -x $(BENCH_STAGE)/usr/bin/dbus-daemon
-	$(KCROSS)gcc -O2 -Wall -Wextra -Werror -I$(KBUS_INCLUDE_DIR) -DKBUS_BENCH_DBUS \
+	$(KCROSS)gcc -O2 -Wall -Wextra -Werror -I$(KBUS_INCLUDE_DIR) \
 		-I$(BENCH_B)/usr/include/dbus-1.0 \
 		-I$(BENCH_B)/usr/lib/$(BENCH_TRIPLET)/dbus-1.0/include \
 		-o $(BENCH_STAGE)/usr/bin/kbus-bench $(BENCH_SRC) \
