@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KBUS kernel message bus: bindings, replier choice and replier bind
- * events (spec sections 6.3, 6.4, 7 and 10).
+ * KBUS kernel message bus: bindings, their bounds, and replier bind events
+ * (spec sections 6.3, 6.4, 7 and 10).
  *
- * Everything here runs under dev->lock.
+ * Bindings are bounded per Ksock, per user and per device (module
+ * parameters kbus_max_*_bindings): a BIND beyond a bound fails with ENOSPC.
  */
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -24,15 +26,16 @@ struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,
 	return node ? node->replier : NULL;
 }
 
-/* A $.KBUS.ReplierBindEvent (spec 10.2) for binding b. */
+/* A $.KBUS.ReplierBindEvent (spec 10.2) about a binding of binder. */
 static struct kbus_msg *kbus_bind_event(struct kbus_dev *dev, bool is_bind,
-					u32 binder, const char *name, u32 len,
-					gfp_t gfp)
+					struct kbus_ksock *binder,
+					const char *name, u32 len, gfp_t gfp)
 {
 	u32 ev_len = strlen(KBUS_MSG_NAME_REPLIER_BIND_EVENT);
 	struct kbus_replier_bind_event_data *data;
 	struct kbus_msg *msg;
 
+	lockdep_assert_held(&dev->lock);
 	msg = kbus_msg_alloc(ev_len, sizeof(*data) + KBUS_PADDED_NAME_LEN(len),
 			     gfp);
 	if (!msg)
@@ -40,44 +43,64 @@ static struct kbus_msg *kbus_bind_event(struct kbus_dev *dev, bool is_bind,
 	memcpy(msg->name, KBUS_MSG_NAME_REPLIER_BIND_EVENT, ev_len);
 	data = (struct kbus_replier_bind_event_data *)msg->data;
 	data->is_bind = is_bind;
-	data->binder = binder;
+	data->binder = binder->id;
 	data->name_len = len;
 	memcpy(data->rest, name, len);
 	msg->id.serial_num = kbus_next_serial(dev);
 	msg->seq = ++dev->next_seq;
 	msg->flags = KBUS_BIND_EVENT_FLAGS;
+	msg->uid = binder->user->uid;
 	return msg;
 }
 
 /*
  * Tell the listeners of bind events about a replier (un)binding. At close
- * (set_aside) this cannot fail; otherwise -EAGAIN if some listener is full.
+ * (set_aside) this cannot fail; otherwise -EAGAIN if a listener that may
+ * hold binds up is full (see kbus_send.c).
  */
 static int kbus_report(struct kbus_ksock *ks, struct kbus_binding *b,
 		       bool is_bind, bool set_aside)
 {
 	struct kbus_dev *dev = ks->dev;
-	gfp_t gfp = GFP_KERNEL | (set_aside ? __GFP_NOFAIL : 0);
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | (set_aside ? __GFP_NOFAIL : 0);
 	struct kbus_msg *ev;
 	int err;
 
-	ev = kbus_bind_event(dev, is_bind, ks->id, b->name, b->name_len, gfp);
+	ev = kbus_bind_event(dev, is_bind, ks, b->name, b->name_len, gfp);
 	if (!ev)
 		return -ENOMEM;
-	err = kbus_deliver_event(dev, ev, set_aside);
+	err = kbus_deliver_event(dev, ev, ks->user, set_aside);
 	kbus_msg_put(ev);
 	return err == -EBUSY ? -EAGAIN : err;
 }
 
-/* Take b out of the index and the lists; the caller frees it. */
+/* Take b out of the index, the lists and the counts; the caller frees it. */
 static void kbus_binding_unlink(struct kbus_dev *dev, struct kbus_binding *b)
 {
+	struct kbus_ksock *ks = b->ksock;
+
+	lockdep_assert_held(&dev->lock);
 	list_del(&b->dev_list);
 	list_del(&b->node_list);
 	list_del(&b->ks_list);
 	if (b->node->replier == b)
 		b->node->replier = NULL;
 	kbus_node_put(dev, b->node);
+	ks->num_bindings--;
+	ks->user->bindings--;
+	dev->num_bindings--;
+}
+
+/* May ks bind once more? -ENOSPC past a bound. */
+static int kbus_binding_room(struct kbus_ksock *ks)
+{
+	struct kbus_dev *dev = ks->dev;
+
+	if (ks->num_bindings >= READ_ONCE(kbus_max_ksock_bindings) ||
+	    ks->user->bindings >= READ_ONCE(kbus_max_user_bindings) ||
+	    dev->num_bindings >= READ_ONCE(kbus_max_device_bindings))
+		return -ENOSPC;
+	return 0;
 }
 
 /* BIND (spec 6.3); the name has been checked. */
@@ -88,12 +111,16 @@ int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	struct kbus_binding *b;
 	int err;
 
+	lockdep_assert_held(&dev->lock);
 	if (replier && kbus_name_is(name, len, KBUS_MSG_NAME_REPLIER_BIND_EVENT))
 		return -EBADMSG;
 	if (replier && kbus_find_exact_replier(dev, name, len))
 		return -EADDRINUSE;
+	err = kbus_binding_room(ks);
+	if (err)
+		return err;
 
-	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	b = kmalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
 	if (!b)
 		return -ENOMEM;
 	node = kbus_node_get(dev, name, len);
@@ -121,6 +148,9 @@ int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	list_add(&b->ks_list, &ks->bindings);
 	if (replier)
 		node->replier = b;
+	ks->num_bindings++;
+	ks->user->bindings++;
+	dev->num_bindings++;
 	kbus_trace(dev, "ksock %u bound %c %s\n", ks->id, replier ? 'R' : 'L',
 		   b->name);
 	return 0;
@@ -133,19 +163,20 @@ int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 static u32 kbus_drop_queued(struct kbus_binding *b, const char *why)
 {
 	struct kbus_ksock *ks = b->ksock;
+	struct kbus_dev *dev = ks->dev;
 	struct kbus_qentry *qe, *tmp;
 	u32 removed = 0;
 
+	lockdep_assert_held(&dev->lock);
 	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
 		if (qe->binding != b)
 			continue;
-		kbus_unqueue(ks, qe);
-		kbus_mem_uncharge(ks->dev, kbus_msg_size(qe->msg));
-		if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY)
-			kbus_status_to_requester(ks->dev, ks, qe->msg, why);
-		kbus_msg_put(qe->msg);
-		kbus_qentry_free(qe);
+		kbus_unqueue(qe);
+		if (qe->req)
+			kbus_req_replier_gone(dev, qe->req, why, ks->id);
+		kbus_qentry_free(dev, qe);
 		removed++;
+		cond_resched();
 	}
 	return removed;
 }
@@ -158,6 +189,7 @@ int kbus_unbind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	struct kbus_name_node *node;
 	int err;
 
+	lockdep_assert_held(&dev->lock);
 	node = kbus_node_find(dev, name, len);
 	if (node) {
 		list_for_each_entry(b, &node->bindings, node_list) {
@@ -200,6 +232,7 @@ void kbus_unbind_all(struct kbus_ksock *ks)
 	struct kbus_binding *b, *tmp;
 	LIST_HEAD(repliers);
 
+	lockdep_assert_held(&dev->lock);
 	/*
 	 * Listener bindings go first, so that ks gets none of the events;
 	 * replier bindings (which receive no events) stay in their nodes
@@ -213,44 +246,63 @@ void kbus_unbind_all(struct kbus_ksock *ks)
 		}
 		kbus_binding_unlink(dev, b);
 		kfree(b);
+		cond_resched();
 	}
 	list_for_each_entry_safe(b, tmp, &repliers, ks_list) {
 		if (dev->report_replier_binds)
 			kbus_report(ks, b, false, true);
 		kbus_binding_unlink(dev, b);
 		kfree(b);
+		cond_resched();
 	}
 	kbus_setaside_drop(dev, ks, NULL);
 }
 
 /*
  * REPORTREPLIERBINDS(1): queue to ks a bind event for every replier binding
- * there is, newest first; -EBUSY when its queue fills (spec 6.18).
+ * there is, newest first; -EBUSY when its queue fills (spec 6.18). Each
+ * event is charged like any message, so the snapshot stops at ks's count
+ * limit, its byte bound or its user's share, whichever comes first.
  */
 int kbus_report_snapshot(struct kbus_ksock *ks)
 {
+	unsigned long max_bytes = READ_ONCE(kbus_max_ksock_bytes);
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_binding *b;
+	int err;
 
+	lockdep_assert_held(&dev->lock);
 	list_for_each_entry(b, &dev->bindings, dev_list) {
 		struct kbus_qentry *qe;
 		struct kbus_msg *ev;
 
+		cond_resched();
 		if (!b->is_replier)
 			continue;
 		if (kbus_ksock_full(ks, false))
 			return -EBUSY;
-		qe = kbus_qentry_alloc(GFP_KERNEL);
+		qe = kbus_qentry_alloc(GFP_KERNEL_ACCOUNT);
 		if (!qe)
 			return -ENOMEM;
-		ev = kbus_bind_event(dev, true, b->ksock->id, b->name,
-				     b->name_len, GFP_KERNEL);
+		ev = kbus_bind_event(dev, true, b->ksock, b->name, b->name_len,
+				     GFP_KERNEL_ACCOUNT);
 		if (!ev) {
-			kbus_qentry_free(qe);
+			kbus_qentry_free(dev, qe);
 			return -ENOMEM;
 		}
-		kbus_push(ks, qe, ev, NULL, ev->flags);
-		kbus_msg_put(ev);
+		qe->ksock = ks;
+		qe->msg = ev;
+		qe->flags = ev->flags;
+		err = -EBUSY;
+		if (ks->queued_bytes + kbus_msg_size(ev) <= max_bytes)
+			err = kbus_charge(dev, &qe->charge, ks->user,
+					  ks->user->uid, kbus_msg_size(ev),
+					  false);
+		if (err) {
+			kbus_qentry_free(dev, qe);
+			return err == -EDQUOT ? -EBUSY : err;
+		}
+		kbus_push(qe);
 	}
 	return 0;
 }

@@ -3,6 +3,8 @@
  * KBUS kernel message bus: open, release, write, read, poll and the
  * ioctls (spec sections 5 and 6).
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
@@ -18,8 +20,8 @@ static const u32 kbus_end_guard = KBUS_MSG_END_GUARD;
 /* Forget the message being written. Not while an ALL_OR_WAIT send waits. */
 void kbus_wstate_reset(struct kbus_ksock *ks)
 {
-	WARN_ON(ks->wr.sending);
-	kbus_mem_uncharge(ks->dev, ks->wr.charged);
+	WARN_ON(ks->wr.sending || ks->wr.req);
+	kbus_uncharge(ks->dev, &ks->wr.charge);
 	kbus_msg_put(ks->wr.msg);
 	memset(&ks->wr, 0, sizeof(ks->wr));
 }
@@ -52,11 +54,13 @@ static int kbus_check_header(struct kbus_ksock *ks)
 		ks->wr.complete = true;
 		return 0;
 	}
-	if (kbus_mem_charge(ks->dev, len))
+	/* The writer's own bytes: within its user's share (kbus_acct.c). */
+	if (kbus_charge(ks->dev, &ks->wr.charge, ks->user, ks->user->uid, len,
+			false))
 		return -ENOMEM;
-	ks->wr.charged = len;
 	ks->wr.total = len;
-	ks->wr.msg = kbus_msg_alloc(hdr->name_len, hdr->data_len, GFP_KERNEL);
+	ks->wr.msg = kbus_msg_alloc(hdr->name_len, hdr->data_len,
+				    GFP_KERNEL_ACCOUNT);
 	return ks->wr.msg ? 0 : -ENOMEM;
 }
 
@@ -159,8 +163,7 @@ out:
 
 static void kbus_rstate_reset(struct kbus_ksock *ks)
 {
-	if (ks->rd.msg)
-		kbus_mem_uncharge(ks->dev, ks->rd.total);
+	kbus_uncharge(ks->dev, &ks->rd.charge);
 	kbus_msg_put(ks->rd.msg);
 	memset(&ks->rd, 0, sizeof(ks->rd));
 }
@@ -215,42 +218,56 @@ out:
 
 static int kbus_open(struct inode *inode, struct file *file)
 {
-	struct kbus_dev *dev = container_of(inode->i_cdev, struct kbus_dev,
-					    cdev);
+	struct kbus_dev *dev = kbus_dev_get(iminor(inode));
+	struct kbus_user *user;
 	struct kbus_ksock *ks;
 	int err;
 
-	ks = kzalloc(sizeof(*ks), GFP_KERNEL);
+	if (!dev)
+		return -ENODEV;
+	ks = kzalloc(sizeof(*ks), GFP_KERNEL_ACCOUNT);
 	if (!ks)
 		return -ENOMEM;
 	ks->dev = dev;
 	ks->pid = task_tgid_nr(current);
 	ks->can_write = file->f_mode & FMODE_WRITE;
+	ks->privileged = capable(CAP_SYS_ADMIN);
 	ks->max_messages = CONFIG_KBUS_DEF_MAX_MESSAGES;
 	mutex_init(&ks->io_lock);
 	INIT_LIST_HEAD(&ks->bindings);
 	INIT_LIST_HEAD(&ks->queue);
+	INIT_LIST_HEAD(&ks->outstanding);
+	INIT_LIST_HEAD(&ks->owed);
+	INIT_LIST_HEAD(&ks->send_list);
 	init_waitqueue_head(&ks->read_wait);
-	err = kbus_idtable_reserve(&ks->outstanding);
-	if (err)
-		goto err_free;
+	init_waitqueue_head(&ks->write_wait);
 
 	if (mutex_lock_interruptible(&dev->lock)) {
 		err = -ERESTARTSYS;
 		goto err_free;
+	}
+	/* Ksocks are accounted to the user that opened them. */
+	user = kbus_user_get(dev, file->f_cred->euid);
+	if (!user) {
+		err = -ENOMEM;
+		goto err_unlock;
+	}
+	if (user->ksocks >= READ_ONCE(kbus_max_user_ksocks)) {
+		err = -EMFILE;
+		goto err_user;
 	}
 	do {
 		if (++dev->last_ksock_id == 0)
 			dev->last_ksock_id = 1;
 		/* Ids still in use after a wrap-around are skipped. */
 		err = xa_insert(&dev->ksock_ids, dev->last_ksock_id, ks,
-				GFP_KERNEL);
+				GFP_KERNEL_ACCOUNT);
 	} while (err == -EBUSY);
-	if (err) {
-		mutex_unlock(&dev->lock);
-		goto err_free;
-	}
+	if (err)
+		goto err_user;
 	ks->id = dev->last_ksock_id;
+	ks->user = user;
+	user->ksocks++;
 	list_add(&ks->dev_list, &dev->ksocks);
 	kbus_room_appeared(dev);
 	mutex_unlock(&dev->lock);
@@ -258,8 +275,11 @@ static int kbus_open(struct inode *inode, struct file *file)
 	file->private_data = ks;
 	return stream_open(inode, file);
 
+err_user:
+	kbus_user_put(dev, user);
+err_unlock:
+	mutex_unlock(&dev->lock);
 err_free:
-	kfree(ks->outstanding.ids);
 	kfree(ks);
 	return err;
 }
@@ -270,48 +290,31 @@ static int kbus_release(struct inode *inode, struct file *file)
 	struct kbus_ksock *ks = file->private_data;
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_qentry *qe, *tmp;
-	u32 i;
 
 	mutex_lock(&dev->lock);
 	ks->closing = true;
 	xa_erase(&dev->ksock_ids, ks->id);
-	if (ks->wr.sending) {
-		ks->wr.sending = false;
-		dev->num_sending--;
-	}
-	kbus_wstate_reset(ks);
+	kbus_end_sending(ks);
 	kbus_rstate_reset(ks);
 
 	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
-		kbus_unqueue(ks, qe);
-		kbus_mem_uncharge(dev, kbus_msg_size(qe->msg));
-		if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY)
-			kbus_status_to_requester(dev, ks, qe->msg,
-						 KBUS_MSG_NAME_REPLIER_GONEAWAY);
-		kbus_msg_put(qe->msg);
-		kbus_qentry_free(qe);
+		kbus_unqueue(qe);
+		if (qe->req)
+			kbus_req_replier_gone(dev, qe->req,
+					      KBUS_MSG_NAME_REPLIER_GONEAWAY,
+					      ks->id);
+		kbus_qentry_free(dev, qe);
+		cond_resched();
 	}
-
 	kbus_unbind_all(ks);
-
-	for (i = 0; i < ks->owed.count; i++) {
-		struct kbus_owed *owed = &ks->owed.owed[i];
-		struct kbus_ksock *requester;
-
-		requester = kbus_find_ksock(dev, owed->requester);
-		if (requester &&
-		    kbus_idtable_remove(&requester->outstanding, owed->id))
-			kbus_push_status(requester,
-					 KBUS_MSG_NAME_REPLIER_IGNORED,
-					 ks->id, owed->id);
-	}
+	kbus_requests_close(ks);
 
 	list_del(&ks->dev_list);
+	ks->user->ksocks--;
+	kbus_user_put(dev, ks->user);
 	kbus_room_appeared(dev);
 	mutex_unlock(&dev->lock);
 
-	kfree(ks->outstanding.ids);
-	kfree(ks->owed.owed);
 	mutex_destroy(&ks->io_lock);
 	kfree(ks);
 	return 0;
@@ -323,17 +326,32 @@ static __poll_t kbus_poll(struct file *file, poll_table *wait)
 	struct kbus_dev *dev = ks->dev;
 	__poll_t mask = 0;
 
+	/*
+	 * Both queues, always: whoever adds the Ksock to epoll before a send
+	 * goes pending must be woken when room for it appears.
+	 */
 	poll_wait(file, &ks->read_wait, wait);
-	mutex_lock(&ks->io_lock);
-	mutex_lock(&dev->lock);
-	if (ks->wr.sending)
-		poll_wait(file, &dev->write_wait, wait);
+	poll_wait(file, &ks->write_wait, wait);
+	if (mutex_lock_interruptible(&ks->io_lock))
+		goto unlocked;
+	if (mutex_lock_interruptible(&dev->lock)) {
+		mutex_unlock(&ks->io_lock);
+		goto unlocked;
+	}
 	if (ks->count || ks->num_setaside)
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (ks->can_write && (!ks->wr.sending || kbus_poll_retry(ks)))
 		mask |= EPOLLOUT | EPOLLWRNORM;
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&ks->io_lock);
+	return mask;
+
+unlocked:
+	/* A signal came first: what can be told without the locks. */
+	if (READ_ONCE(ks->count) || READ_ONCE(ks->num_setaside))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (ks->can_write && !READ_ONCE(ks->wr.sending))
+		mask |= EPOLLOUT | EPOLLWRNORM;
 	return mask;
 }
 
@@ -440,12 +458,9 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 	if (!qe)
 		goto out;
 	msg = qe->msg;
-	if (qe->flags & KBUS_BIT_WANT_YOU_TO_REPLY) {
-		ret = kbus_owed_add(&ks->owed, msg->id, msg->from);
-		if (ret)
-			goto out;
-	}
-	kbus_unqueue(ks, qe);	/* its bytes stay charged while it is read */
+	kbus_unqueue(qe);
+	if (qe->req)
+		kbus_req_popped(qe->req, ks);
 
 	hdr->start_guard = KBUS_MSG_START_GUARD;
 	hdr->id = msg->id;
@@ -458,10 +473,14 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 	hdr->name_len = msg->name_len;
 	hdr->data_len = msg->data_len;
 	hdr->end_guard = KBUS_MSG_END_GUARD;
-	ks->rd.msg = msg;	/* the queue's reference moves here */
+	/* The queue's reference and its bytes move to the read state. */
+	ks->rd.msg = msg;
+	ks->rd.charge = qe->charge;
 	ks->rd.total = KBUS_HDR_LEN + msg->body_len + 4;
 	len = ks->rd.total;
-	kbus_qentry_free(qe);
+	memset(&qe->charge, 0, sizeof(qe->charge));
+	qe->msg = NULL;
+	kbus_qentry_free(dev, qe);
 
 	kbus_setaside_promote(ks);
 	kbus_room_appeared(dev);
@@ -474,9 +493,14 @@ out:
 	return ret;
 }
 
-/* The 0 / 1 / 0xFFFFFFFF (query) switches; returns the previous state. */
-static int kbus_ioc_switch(struct kbus_ksock *ks, u32 __user *argp,
-			   unsigned int cmd)
+/*
+ * The 0 / 1 / 0xFFFFFFFF (query) switches; returns the previous state.
+ * VERBOSE and REPORTREPLIERBINDS are device-wide: changing them needs
+ * kbus_may_admin() (EPERM); asking, or setting what is already set (a
+ * monitor's snapshot of the repliers), does not.
+ */
+static int kbus_ioc_switch(struct file *file, struct kbus_ksock *ks,
+			   u32 __user *argp, unsigned int cmd)
 {
 	struct kbus_dev *dev = ks->dev;
 	bool *flag;
@@ -496,10 +520,16 @@ static int kbus_ioc_switch(struct kbus_ksock *ks, u32 __user *argp,
 	else
 		flag = &dev->report_replier_binds;
 	old = *flag;
+	if (val != 0xFFFFFFFF && val != old && cmd != KBUS_IOC_MSGONLYONCE &&
+	    !kbus_may_admin(file, dev)) {
+		err = -EPERM;
+		goto out;
+	}
 	if (val != 0xFFFFFFFF)
-		*flag = val;
+		WRITE_ONCE(*flag, val);
 	if (cmd == KBUS_IOC_REPORTREPLIERBINDS && val == 1)
 		err = kbus_report_snapshot(ks);
+out:
 	mutex_unlock(&dev->lock);
 	if (err)
 		return err;
@@ -507,8 +537,8 @@ static int kbus_ioc_switch(struct kbus_ksock *ks, u32 __user *argp,
 }
 
 /* A u32 in, a u32 out, under the device lock. */
-static int kbus_ioc_u32(struct kbus_ksock *ks, u32 __user *argp,
-			unsigned int cmd)
+static int kbus_ioc_u32(struct file *file, struct kbus_ksock *ks,
+			u32 __user *argp, unsigned int cmd)
 {
 	struct kbus_dev *dev = ks->dev;
 	u32 val = 0;
@@ -534,7 +564,7 @@ static int kbus_ioc_u32(struct kbus_ksock *ks, u32 __user *argp,
 		val = ks->count + ks->num_setaside;
 		break;
 	case KBUS_IOC_UNREPLIEDTO:
-		val = ks->owed.count;
+		val = ks->num_owed;
 		break;
 	case KBUS_IOC_MAXMSGSIZE:
 		if (val == 0) {
@@ -544,6 +574,9 @@ static int kbus_ioc_u32(struct kbus_ksock *ks, u32 __user *argp,
 		} else if (val < KBUS_MIN_MESSAGE_SIZE ||
 			   val > CONFIG_KBUS_ABS_MAX_MESSAGE_SIZE) {
 			err = -EINVAL;
+		} else if (val != dev->max_message_size &&
+			   !kbus_may_admin(file, dev)) {
+			err = -EPERM;	/* device-wide: see kbus_ioc_switch() */
 		} else {
 			WRITE_ONCE(dev->max_message_size, val);
 		}
@@ -595,13 +628,7 @@ static int kbus_ioc_discard(struct kbus_ksock *ks)
 {
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -ERESTARTSYS;
-	if (ks->wr.sending) {
-		mutex_lock(&ks->dev->lock);
-		ks->wr.sending = false;
-		ks->dev->num_sending--;
-		mutex_unlock(&ks->dev->lock);
-	}
-	kbus_wstate_reset(ks);
+	kbus_discard(ks);
 	mutex_unlock(&ks->io_lock);
 	return 0;
 }
@@ -652,11 +679,11 @@ static long kbus_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KBUS_IOC_NUMMSGS:
 	case KBUS_IOC_UNREPLIEDTO:
 	case KBUS_IOC_MAXMSGSIZE:
-		return kbus_ioc_u32(ks, argp, cmd);
+		return kbus_ioc_u32(file, ks, argp, cmd);
 	case KBUS_IOC_MSGONLYONCE:
 	case KBUS_IOC_VERBOSE:
 	case KBUS_IOC_REPORTREPLIERBINDS:
-		return kbus_ioc_switch(ks, argp, cmd);
+		return kbus_ioc_switch(file, ks, argp, cmd);
 	case KBUS_IOC_NEWDEVICE:
 		return kbus_ioc_newdevice(argp);
 	default:

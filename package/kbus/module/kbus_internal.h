@@ -7,26 +7,39 @@
  *   kbus_devices_lock (global mutex): the device table and NEWDEVICE.
  *   ksock->io_lock (mutex): that Ksock's write parser and read position.
  *	write() and read() copy to and from user space under it only.
- *   dev->lock (mutex): everything shared on one device: bindings, Ksock
- *	table, queues, outstanding requests, owed replies, set-aside list,
- *	counters and flags. Never held across a copy of message bytes from
- *	or to user space (pointy names and data are copied before it is
- *	taken); only small ioctl arguments are copied under it.
+ *   dev->lock (mutex): everything shared on one device: bindings and the
+ *	name index, Ksock table, queues, requests, set-aside list, users'
+ *	counts, counters and flags. Never held across a copy of message
+ *	bytes from or to user space (pointy names and data are copied before
+ *	it is taken); only small ioctl arguments are copied under it.
+ *   dev->acct_lock (spinlock): the byte accounting (dev->mem, each user's
+ *	bytes and usages) and the list of Ksocks waiting to send. Taken for
+ *	a few instructions by whoever charges or gives back bytes, with or
+ *	without the locks above.
  *
  * A sent message is one reference-counted struct kbus_msg shared by every
  * recipient; each queue holds a small struct kbus_qentry per copy with that
- * copy's flags.
+ * copy's flags and the bytes it holds charged (kbus_acct.c).
+ *
+ * Every quantity a client controls is bounded: bytes per Ksock, per user
+ * and per device (kbus_acct.c), bindings per Ksock, per user and per
+ * device, Ksocks per user, devices created by unprivileged users, set-aside
+ * events per device. The bounds are module parameters (kbus_main.c).
  */
 #ifndef _KBUS_INTERNAL_H
 #define _KBUS_INTERNAL_H
 
+#include <linux/atomic.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
-#include <linux/atomic.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/lockdep.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable-types.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
@@ -56,11 +69,14 @@
 #define KBUS_MAX_NUM_DEVICES	CONFIG_KBUS_MAX_NUM_DEVICES
 #define KBUS_MIN_MESSAGE_SIZE	100
 #define KBUS_HDR_LEN		((u32)sizeof(struct kbus_message_header))
+/* The id tables of the original started at 16 entries (/proc "size"). */
 #define KBUS_TABLE_INITIAL	16
 
 #define KBUS_BIND_EVENT_FLAGS	(KBUS_BIT_SYNTHETIC | KBUS_BIT_ALL_OR_FAIL)
 
-#define KBUS_NAME_HASH_BITS	10
+/* The longest status message name: "$.KBUS.Replier.Disappeared". */
+#define KBUS_STATUS_NAME_MAX	26
+
 /* A name has at most this many nodes matching it: one "*" per level, "%", exact. */
 #define KBUS_MAX_MATCHES	(KBUS_MAX_NAME_LEN / 2 + 2)
 
@@ -69,6 +85,39 @@ enum kbus_match {
 	KBUS_MATCH_STAR = 1,	/* ends in ".*" */
 	KBUS_MATCH_PERCENT = 2,	/* ends in ".%" */
 	KBUS_MATCH_EXACT = 3,
+};
+
+struct kbus_dev;
+struct kbus_ksock;
+struct kbus_req;
+
+/*
+ * One user (UID) with Ksocks open on a device: what it holds there. Made
+ * when its first Ksock opens, freed when its last one closes (dev->lock).
+ */
+struct kbus_user {
+	struct list_head dev_list;	/* dev->users */
+	kuid_t uid;
+	u32 ksocks;			/* open Ksocks (dev->lock) */
+	u32 bindings;			/* bindings of those (dev->lock) */
+	/* Under dev->acct_lock: */
+	unsigned long bytes;		/* message bytes its Ksocks hold */
+	struct list_head usages;	/* other users' part of those bytes */
+	u32 n_usages;
+};
+
+/* The bytes one other user (the actor) made a user's Ksocks hold. */
+struct kbus_usage {
+	struct list_head list;		/* holder->usages */
+	kuid_t actor;
+	unsigned long bytes;
+};
+
+/* Bytes charged: to whom, on whose behalf, how many. Zeroed: nothing. */
+struct kbus_charge {
+	struct kbus_user *user;
+	struct kbus_usage *usage;	/* NULL: on the holder's own behalf */
+	unsigned long bytes;
 };
 
 /* A sent (or KBUS-generated) message: immutable once delivered. */
@@ -82,6 +131,7 @@ struct kbus_msg {
 	struct kbus_orig_from orig_from;
 	struct kbus_orig_from final_to;
 	u32 flags;			/* WANT_YOU_TO_REPLY is per copy */
+	kuid_t uid;			/* the sender's user (the actor) */
 	u32 name_len;
 	u32 data_len;
 	u32 body_len;			/* padded name + padded data */
@@ -90,15 +140,15 @@ struct kbus_msg {
 	u8 body[];
 };
 
-struct kbus_ksock;
-
 /*
  * One name string that something is bound to ("$.a.b", "$.a.*", "$.a.%"),
- * in the device's name index: sending looks up the message name and the
- * wildcards that could match it, never scanning unrelated bindings.
+ * in the device's name index (a resizable hash table keyed with siphash):
+ * sending looks up the message name and the wildcards that could match it,
+ * never scanning unrelated bindings.
  */
 struct kbus_name_node {
-	struct hlist_node hash;		/* dev->names[] bucket */
+	struct rhash_head hnode;	/* dev->names */
+	struct rcu_head rcu;
 	struct list_head bindings;	/* its bindings, newest first */
 	struct kbus_binding *replier;	/* at most one per name string */
 	enum kbus_match match;
@@ -118,11 +168,14 @@ struct kbus_binding {
 	const char *name;		/* = node->name */
 };
 
-/* One copy of a message in a Ksock's queue. */
+/* One copy of a message: planned for, then in, a Ksock's queue. */
 struct kbus_qentry {
 	struct list_head list;
+	struct kbus_ksock *ksock;	/* whose queue */
 	struct kbus_msg *msg;
 	struct kbus_binding *binding;	/* the binding it came by, or NULL */
+	struct kbus_req *req;		/* the request this copy must answer */
+	struct kbus_charge charge;	/* the bytes it holds */
 	u32 flags;			/* this copy's flags */
 };
 
@@ -134,25 +187,31 @@ struct kbus_setaside {
 	struct kbus_msg *msg;
 };
 
-/* A request this Ksock popped and must answer. */
-struct kbus_owed {
-	struct kbus_msg_id id;
-	u32 requester;
+/*
+ * An accepted Request (kbus_requests.c): in its requester's outstanding
+ * set and in the device's request index until answered, then, once
+ * popped by its replier, in that replier's owed list. It carries the
+ * answer's reservation: a status message, its queue entry and their bytes,
+ * made when the request is accepted, so that the answer KBUS owes can
+ * always be given.
+ */
+struct kbus_req_key {
+	u32 requester;			/* Ksock id */
+	u32 network_id;
+	u32 serial_num;
 };
 
-/* A small growable table; capacity and high-water mark appear in /proc. */
-struct kbus_idtable {
-	struct kbus_msg_id *ids;
-	u32 count;
-	u32 size;
-	u32 max;
-};
-
-struct kbus_owedtable {
-	struct kbus_owed *owed;
-	u32 count;
-	u32 size;
-	u32 max;
+struct kbus_req {
+	struct rhash_head hnode;	/* dev->requests */
+	struct rcu_head rcu;
+	struct kbus_req_key key;
+	bool hashed;			/* in dev->requests */
+	bool queued;			/* its WANT_YOU_TO_REPLY copy is queued */
+	struct kbus_ksock *requester;	/* NULL: answered or requester gone */
+	struct list_head out_list;	/* requester->outstanding */
+	struct kbus_ksock *replier;	/* who popped it and owes the reply */
+	struct list_head owed_list;	/* replier->owed */
+	struct kbus_qentry *status;	/* the reserved answer, with its bytes */
 };
 
 /* Parts of a message as the write parser goes through them. */
@@ -171,8 +230,9 @@ struct kbus_wstate {
 	u32 pos;		/* bytes consumed so far */
 	u32 total;		/* header size, or the entire length */
 	u32 guard;		/* the final end guard as written */
-	u32 charged;		/* bytes of msg charged to the device */
+	struct kbus_charge charge;	/* bytes of msg charged */
 	struct kbus_msg *msg;	/* allocated once the header is valid */
+	struct kbus_req *req;	/* a pending Request's reservation */
 	bool started;
 	bool complete;
 	bool pointy;
@@ -183,40 +243,50 @@ struct kbus_wstate {
 /* The message being read (io_lock). */
 struct kbus_rstate {
 	struct kbus_msg *msg;
+	struct kbus_charge charge;
 	struct kbus_message_header hdr;	/* as presented to this reader */
 	u32 pos;
 	u32 total;
 };
 
-struct kbus_dev;
-
 struct kbus_ksock {
 	struct kbus_dev *dev;
+	struct kbus_user *user;
 	u32 id;
 	pid_t pid;
 	bool can_write;
+	bool privileged;		/* opened with CAP_SYS_ADMIN */
 	struct list_head dev_list;	/* dev->ksocks, newest first */
 
 	struct mutex io_lock;		/* wr and rd */
 	struct kbus_wstate wr;
 	struct kbus_rstate rd;
 
+	wait_queue_head_t read_wait;
+	wait_queue_head_t write_wait;
+	struct list_head send_list;	/* dev->sending (dev->acct_lock) */
+
 	/* Under dev->lock from here on. */
 	struct list_head bindings;	/* this Ksock's bindings */
+	u32 num_bindings;
 	struct list_head queue;
 	u32 count;
 	u32 max_messages;
-	unsigned long queued_bytes;	/* sum of kbus_msg_size() of the queue */
-	wait_queue_head_t read_wait;
-	struct kbus_idtable outstanding;
-	struct kbus_owedtable owed;
+	unsigned long queued_bytes;	/* charged bytes of the queue */
+	unsigned long reserved_bytes;	/* charged for outstanding answers */
+	struct list_head outstanding;	/* kbus_req it sent, unanswered */
+	u32 num_outstanding;
+	u32 max_outstanding;
+	struct list_head owed;		/* kbus_req it popped, unanswered */
+	u32 num_owed;
+	u32 max_owed;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
 	u64 last_pushed_seq;
 	u32 num_setaside;
 	bool closing;
 
-	/* Scratch for one delivery pass (see kbus_send.c). */
+	/* Scratch for one delivery plan (see kbus_send.c). */
 	u64 pass;
 	u32 pending;
 	unsigned long pending_bytes;
@@ -225,49 +295,81 @@ struct kbus_ksock {
 
 struct kbus_dev {
 	unsigned int index;
-	struct cdev cdev;
+	struct cdev *cdev;
 	struct device *device;
+	kuid_t creator;			/* NEWDEVICE by an unprivileged user */
+	bool unprivileged;
 
 	struct mutex lock;		/* the device lock: see above */
 	struct list_head bindings;	/* newest first, for /proc */
-	struct hlist_head *names;	/* the name index */
+	u32 num_bindings;
+	struct rhashtable names;	/* the name index */
 	struct kbus_name_node **matches; /* scratch: kbus_match() result */
+	struct rhashtable requests;	/* accepted requests, by requester+id */
 	struct list_head ksocks;	/* newest first */
 	struct xarray ksock_ids;	/* id -> struct kbus_ksock */
-	wait_queue_head_t write_wait;	/* room may have appeared */
+	struct list_head users;		/* struct kbus_user */
 	u32 last_ksock_id;
 	u32 last_msg_serial;
 	u64 next_seq;
 	u64 next_pass;
-	u32 num_sending;
 	bool verbose;
 	bool report_replier_binds;
 	u32 max_message_size;
-	/* Message bytes held for this device: queued copies, current reads, writes. */
-	atomic_long_t mem;
+
+	spinlock_t acct_lock;		/* see above */
+	unsigned long mem;		/* message bytes charged on this device */
+	u32 n_users_charged;		/* users holding bytes */
+	struct list_head sending;	/* Ksocks with an ALL_OR_WAIT send pending */
 
 	struct list_head setaside;	/* oldest first */
 	u32 num_setaside;
 	bool setaside_tragic;
 };
 
+/*
+ * Verbose output (VERBOSE ioctl): through dynamic debug and rate limited,
+ * so it prints only what root enabled in dynamic_debug/control.
+ */
 #define kbus_trace(dev, fmt, ...)					\
 	do {								\
 		const struct kbus_dev *__kd = (dev);			\
 									\
-		if (__kd->verbose)					\
-			pr_info("kbus%u: " fmt, __kd->index, ##__VA_ARGS__); \
+		if (READ_ONCE(__kd->verbose))				\
+			pr_debug_ratelimited("kbus%u: " fmt, __kd->index, \
+					     ##__VA_ARGS__);		\
 	} while (0)
 
-/* kbus_main.c */
+/* kbus_main.c: parameters and devices */
 extern unsigned int kbus_num_devices;
 extern unsigned long kbus_max_ksock_bytes;
+extern unsigned long kbus_max_user_bytes;
 extern unsigned long kbus_max_device_bytes;
+extern unsigned int kbus_max_ksock_bindings;
+extern unsigned int kbus_max_user_bindings;
+extern unsigned int kbus_max_device_bindings;
+extern unsigned int kbus_max_user_ksocks;
+extern unsigned int kbus_max_user_devices;
+extern bool kbus_compat_open;
 struct kbus_dev *kbus_dev_get(unsigned int index);
 int kbus_new_device(u32 *index);
-extern struct mutex kbus_devices_lock;
+bool kbus_may_admin(struct file *file, struct kbus_dev *dev);
+
+/* kbus_acct.c */
+struct kbus_user *kbus_user_get(struct kbus_dev *dev, kuid_t uid);
+void kbus_user_put(struct kbus_dev *dev, struct kbus_user *user);
+int kbus_charge(struct kbus_dev *dev, struct kbus_charge *c,
+		struct kbus_user *holder, kuid_t actor, unsigned long bytes,
+		bool force);
+void kbus_uncharge(struct kbus_dev *dev, struct kbus_charge *c);
+void kbus_uncharge_undo(struct kbus_dev *dev, struct kbus_charge *c);
+void kbus_room_appeared(struct kbus_dev *dev);
+void kbus_sending_start(struct kbus_ksock *ks);
+void kbus_sending_end(struct kbus_ksock *ks);
+bool kbus_is_sending(struct kbus_ksock *ks);
 
 /* kbus_names.c */
+int kbus_names_init(void);
 int kbus_check_name(const char *name, u32 len, bool allow_wildcard);
 char *kbus_copy_name(const char __user *uname, u32 len);
 int kbus_index_init(struct kbus_dev *dev);
@@ -298,34 +400,38 @@ static inline u32 kbus_msg_size(const struct kbus_msg *msg)
 	return KBUS_HDR_LEN + msg->body_len + 4;
 }
 
-int kbus_mem_charge(struct kbus_dev *dev, unsigned long bytes);
-void kbus_mem_uncharge(struct kbus_dev *dev, unsigned long bytes);
-void kbus_unqueue(struct kbus_ksock *ks, struct kbus_qentry *qe);
-bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
-void kbus_push(struct kbus_ksock *ks, struct kbus_qentry *qe,
-	       struct kbus_msg *msg, struct kbus_binding *b, u32 flags);
 struct kbus_qentry *kbus_qentry_alloc(gfp_t gfp);
-void kbus_qentry_free(struct kbus_qentry *qe);
-void kbus_room_appeared(struct kbus_dev *dev);
-int kbus_push_status(struct kbus_ksock *to, const char *name, u32 from,
-		     struct kbus_msg_id in_reply_to);
-void kbus_status_to_requester(struct kbus_dev *dev, struct kbus_ksock *self,
-			      const struct kbus_msg *req, const char *name);
+void kbus_qentry_free(struct kbus_dev *dev, struct kbus_qentry *qe);
+void kbus_push(struct kbus_qentry *qe);
+void kbus_unqueue(struct kbus_qentry *qe);
+bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
 struct kbus_ksock *kbus_find_ksock(struct kbus_dev *dev, u32 id);
+struct kbus_msg *kbus_synthetic(struct kbus_dev *dev, const char *name,
+				gfp_t gfp);
 
-int kbus_idtable_reserve(struct kbus_idtable *t);
-void kbus_idtable_add(struct kbus_idtable *t, struct kbus_msg_id id);
-bool kbus_idtable_remove(struct kbus_idtable *t, struct kbus_msg_id id);
-bool kbus_idtable_contains(const struct kbus_idtable *t, struct kbus_msg_id id);
-int kbus_owed_add(struct kbus_owedtable *t, struct kbus_msg_id id,
-		  u32 requester);
-bool kbus_owed_remove(struct kbus_owedtable *t, struct kbus_msg_id id);
-
-void kbus_setaside_add(struct kbus_dev *dev, struct kbus_ksock *ks,
+void kbus_setaside_add(struct kbus_setaside *sa, struct kbus_ksock *ks,
 		       struct kbus_binding *b, struct kbus_msg *msg);
 int kbus_setaside_promote(struct kbus_ksock *ks);
 void kbus_setaside_drop(struct kbus_dev *dev, struct kbus_ksock *ks,
 			struct kbus_binding *b);
+
+/* kbus_requests.c */
+int kbus_requests_init(struct kbus_dev *dev);
+void kbus_requests_exit(struct kbus_dev *dev);
+struct kbus_req *kbus_req_new(struct kbus_ksock *requester);
+void kbus_req_free(struct kbus_dev *dev, struct kbus_req *req);
+int kbus_req_accept(struct kbus_req *req, struct kbus_msg_id id);
+void kbus_req_unaccept(struct kbus_req *req);
+void kbus_req_commit(struct kbus_req *req);
+struct kbus_req *kbus_req_find(struct kbus_dev *dev, u32 requester,
+			       struct kbus_msg_id id);
+void kbus_req_answered(struct kbus_req *req, struct kbus_ksock *by);
+void kbus_req_forget(struct kbus_req *req, struct kbus_ksock *replier);
+void kbus_req_popped(struct kbus_req *req, struct kbus_ksock *replier);
+void kbus_req_replier_gone(struct kbus_dev *dev, struct kbus_req *req,
+			   const char *why, u32 from);
+void kbus_req_pending_status(struct kbus_ksock *ks, const char *name);
+void kbus_requests_close(struct kbus_ksock *ks);
 
 /* kbus_bindings.c */
 struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,
@@ -337,9 +443,11 @@ int kbus_report_snapshot(struct kbus_ksock *ks);
 
 /* kbus_send.c */
 int kbus_send(struct kbus_ksock *ks, struct kbus_msg_id *id_out);
+void kbus_discard(struct kbus_ksock *ks);
+void kbus_end_sending(struct kbus_ksock *ks);
 bool kbus_poll_retry(struct kbus_ksock *ks);
 int kbus_deliver_event(struct kbus_dev *dev, struct kbus_msg *msg,
-		       bool set_aside);
+		       struct kbus_user *actor, bool set_aside);
 int kbus_copy_pointy(struct kbus_ksock *ks);
 
 /* kbus_fops.c */

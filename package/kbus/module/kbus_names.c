@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KBUS kernel message bus: message names and wildcard matching
- * (spec section 3).
+ * (spec section 3), and the name index.
  */
 #include <linux/ctype.h>
-#include <linux/hash.h>
 #include <linux/overflow.h>
+#include <linux/random.h>
+#include <linux/rhashtable.h>
+#include <linux/siphash.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -59,88 +61,164 @@ static enum kbus_match kbus_name_match_kind(const char *name, u32 len)
 }
 
 /*
- * The name index: a hash table of the name strings bound on a device.
- * FNV-1a lets kbus_match() hash every prefix of a message name, and each
+ * The name index: a resizable hash table (rhashtable) of the name strings
+ * bound on a device. Names are hashed with siphash under a key chosen at
+ * random when the module loads, so nobody can choose names that collide.
+ * The hash of a name is chained level by level:
+ *
+ *	H("$")      = siphash(0)
+ *	H(p "." w)  = siphash(H(p), siphash(w))
+ *	H(p ".*")   = siphash(H(p), '*', 0),  H(p ".%") = siphash(H(p), '%', 0)
+ *
+ * so that kbus_match() hashes every prefix of a message name, and each
  * prefix plus "*" or "%", in one pass over the name.
  */
-#define KBUS_FNV_BASIS	2166136261U
-#define KBUS_FNV_PRIME	16777619U
+static siphash_key_t kbus_name_key __read_mostly;
+static u64 kbus_root_hash __read_mostly;
 
-static u32 kbus_hash_step(u32 hash, u8 c)
+int kbus_names_init(void)
 {
-	return (hash ^ c) * KBUS_FNV_PRIME;
-}
-
-static u32 kbus_hash(const char *name, u32 len)
-{
-	u32 hash = KBUS_FNV_BASIS;
-	u32 i;
-
-	for (i = 0; i < len; i++)
-		hash = kbus_hash_step(hash, name[i]);
-	return hash;
-}
-
-static struct hlist_head *kbus_bucket(struct kbus_dev *dev, u32 hash)
-{
-	return &dev->names[hash_32(hash, KBUS_NAME_HASH_BITS)];
-}
-
-int kbus_index_init(struct kbus_dev *dev)
-{
-	dev->names = kcalloc(1U << KBUS_NAME_HASH_BITS, sizeof(*dev->names),
-			     GFP_KERNEL);
-	dev->matches = kcalloc(KBUS_MAX_MATCHES, sizeof(*dev->matches),
-			       GFP_KERNEL);
-	if (!dev->names || !dev->matches) {
-		kbus_index_exit(dev);
-		return -ENOMEM;
-	}
+	get_random_bytes(&kbus_name_key, sizeof(kbus_name_key));
+	kbus_root_hash = siphash_1u64(0, &kbus_name_key);
 	return 0;
 }
 
+static u64 kbus_hash_word(u64 prefix, const char *word, u32 len)
+{
+	return siphash_2u64(prefix, siphash(word, len, &kbus_name_key),
+			    &kbus_name_key);
+}
+
+static u64 kbus_hash_wild(u64 prefix, char last)
+{
+	return siphash_3u64(prefix, (u8)last, 0, &kbus_name_key);
+}
+
+static u32 kbus_hash_fold(u64 hash)
+{
+	return (u32)hash ^ (u32)(hash >> 32);
+}
+
+/* The index hash of a name string (any bytes: REPLIER queries are raw). */
+static u32 kbus_name_hash(const char *name, u32 len)
+{
+	u32 body = len, start = 2, i;
+	char last = 0;
+	u64 hash;
+
+	if (len < 3 || name[0] != '$' || name[1] != '.')
+		return kbus_hash_fold(siphash(name, len, &kbus_name_key));
+	if (kbus_is_wildcard_end(name, len)) {
+		body = len - 2;
+		last = name[len - 1];
+	}
+	hash = kbus_root_hash;
+	for (i = start; i < body; i++) {
+		if (name[i] == '.') {
+			hash = kbus_hash_word(hash, name + start, i - start);
+			start = i + 1;
+		}
+	}
+	if (body > start)
+		hash = kbus_hash_word(hash, name + start, body - start);
+	if (last)
+		hash = kbus_hash_wild(hash, last);
+	return kbus_hash_fold(hash);
+}
+
+/* What the index is searched with: prefix[0..plen) then "last" (if not 0). */
+struct kbus_name_key {
+	const char *prefix;
+	u32 plen;
+	char last;
+	u32 hash;
+};
+
+static u32 kbus_key_hashfn(const void *data, u32 len, u32 seed)
+{
+	return ((const struct kbus_name_key *)data)->hash;
+}
+
+static u32 kbus_node_hashfn(const void *data, u32 len, u32 seed)
+{
+	return ((const struct kbus_name_node *)data)->hash_val;
+}
+
+static int kbus_node_cmp(struct rhashtable_compare_arg *arg, const void *obj)
+{
+	const struct kbus_name_key *key = arg->key;
+	const struct kbus_name_node *node = obj;
+	u32 len = key->plen + (key->last ? 1 : 0);
+
+	if (node->len != len || memcmp(node->name, key->prefix, key->plen))
+		return 1;
+	return key->last && node->name[key->plen] != key->last;
+}
+
+static const struct rhashtable_params kbus_name_params = {
+	.head_offset = offsetof(struct kbus_name_node, hnode),
+	.hashfn = kbus_key_hashfn,
+	.obj_hashfn = kbus_node_hashfn,
+	.obj_cmpfn = kbus_node_cmp,
+	.automatic_shrinking = true,
+};
+
+int kbus_index_init(struct kbus_dev *dev)
+{
+	int err;
+
+	dev->matches = kcalloc(KBUS_MAX_MATCHES, sizeof(*dev->matches),
+			       GFP_KERNEL);
+	if (!dev->matches)
+		return -ENOMEM;
+	err = rhashtable_init(&dev->names, &kbus_name_params);
+	if (err) {
+		kfree(dev->matches);
+		dev->matches = NULL;
+	}
+	return err;
+}
+
+/* Every binding is gone by now, and so every node. */
 void kbus_index_exit(struct kbus_dev *dev)
 {
-	kfree(dev->names);
+	rhashtable_destroy(&dev->names);
 	kfree(dev->matches);
-	dev->names = NULL;
 	dev->matches = NULL;
 }
 
-/* The node for prefix[0..plen) followed by the character "last" (if not 0). */
 static struct kbus_name_node *kbus_node_lookup(struct kbus_dev *dev,
 					       const char *prefix, u32 plen,
 					       char last, u32 hash)
 {
-	u32 len = plen + (last ? 1 : 0);
-	struct kbus_name_node *node;
+	struct kbus_name_key key = {
+		.prefix = prefix,
+		.plen = plen,
+		.last = last,
+		.hash = hash,
+	};
 
-	hlist_for_each_entry(node, kbus_bucket(dev, hash), hash) {
-		if (node->hash_val == hash && node->len == len &&
-		    !memcmp(node->name, prefix, plen) &&
-		    (!last || node->name[plen] == last))
-			return node;
-	}
-	return NULL;
+	lockdep_assert_held(&dev->lock);
+	return rhashtable_lookup_fast(&dev->names, &key, kbus_name_params);
 }
 
 struct kbus_name_node *kbus_node_find(struct kbus_dev *dev, const char *name,
 				      u32 len)
 {
-	return kbus_node_lookup(dev, name, len, 0, kbus_hash(name, len));
+	return kbus_node_lookup(dev, name, len, 0, kbus_name_hash(name, len));
 }
 
 /* Find the node for a (valid) binding name, or add an empty one. */
 struct kbus_name_node *kbus_node_get(struct kbus_dev *dev, const char *name,
 				     u32 len)
 {
-	u32 hash = kbus_hash(name, len);
+	u32 hash = kbus_name_hash(name, len);
 	struct kbus_name_node *node;
 
 	node = kbus_node_lookup(dev, name, len, 0, hash);
 	if (node)
 		return node;
-	node = kmalloc(struct_size(node, name, len + 1), GFP_KERNEL);
+	node = kmalloc(struct_size(node, name, len + 1), GFP_KERNEL_ACCOUNT);
 	if (!node)
 		return NULL;
 	INIT_LIST_HEAD(&node->bindings);
@@ -150,38 +228,46 @@ struct kbus_name_node *kbus_node_get(struct kbus_dev *dev, const char *name,
 	node->len = len;
 	memcpy(node->name, name, len);
 	node->name[len] = '\0';
-	hlist_add_head(&node->hash, kbus_bucket(dev, hash));
+	if (rhashtable_insert_fast(&dev->names, &node->hnode,
+				   kbus_name_params)) {
+		kfree(node);
+		return NULL;
+	}
 	return node;
 }
 
 /* Drop a node nothing is bound to any more. */
 void kbus_node_put(struct kbus_dev *dev, struct kbus_name_node *node)
 {
+	lockdep_assert_held(&dev->lock);
 	if (!list_empty(&node->bindings))
 		return;
-	hlist_del(&node->hash);
-	kfree(node);
+	rhashtable_remove_fast(&dev->names, &node->hnode, kbus_name_params);
+	kfree_rcu(node, rcu);
 }
 
 /*
  * Collect in dev->matches the nodes whose bindings match a (valid, not
  * wildcard) message name (spec 3.3): "prefix.*" for every prefix ending in
  * a dot, "prefix.%" for the last one, and the name itself. Costs one pass
- * over the name and one hash lookup per level, whatever is bound elsewhere.
+ * over the name and one lookup per level, whatever is bound elsewhere.
  */
 u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len)
 {
 	struct kbus_name_node *node;
-	u32 hash = KBUS_FNV_BASIS;
-	u32 last_hash = 0, last_dot = 0;
-	u32 i, n = 0;
+	u64 hash = kbus_root_hash, last_hash = 0;
+	u32 i, n = 0, start = 2, last_dot = 0;
 
-	for (i = 0; i < len; i++) {
-		hash = kbus_hash_step(hash, name[i]);
+	lockdep_assert_held(&dev->lock);
+	for (i = 1; i < len; i++) {
 		if (name[i] != '.')
 			continue;
+		if (i > 1) {
+			hash = kbus_hash_word(hash, name + start, i - start);
+			start = i + 1;
+		}
 		node = kbus_node_lookup(dev, name, i + 1, '*',
-					kbus_hash_step(hash, '*'));
+					kbus_hash_fold(kbus_hash_wild(hash, '*')));
 		if (node)
 			dev->matches[n++] = node;
 		last_dot = i;
@@ -189,11 +275,13 @@ u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len)
 	}
 	if (last_dot) {
 		node = kbus_node_lookup(dev, name, last_dot + 1, '%',
-					kbus_hash_step(last_hash, '%'));
+					kbus_hash_fold(kbus_hash_wild(last_hash,
+								      '%')));
 		if (node)
 			dev->matches[n++] = node;
 	}
-	node = kbus_node_lookup(dev, name, len, 0, hash);
+	hash = kbus_hash_word(hash, name + start, len - start);
+	node = kbus_node_lookup(dev, name, len, 0, kbus_hash_fold(hash));
 	if (node)
 		dev->matches[n++] = node;
 	return n;
@@ -209,6 +297,7 @@ struct kbus_binding *kbus_match_replier(struct kbus_dev *dev, u32 nmatch)
 	struct kbus_name_node *best = NULL;
 	u32 i;
 
+	lockdep_assert_held(&dev->lock);
 	for (i = 0; i < nmatch; i++) {
 		struct kbus_name_node *node = dev->matches[i];
 

@@ -1,9 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KBUS kernel message bus: /proc/kbus/bindings and /proc/kbus/stats in
- * the formats of spec section 13.
+ * the formats of spec section 13, and /proc/kbus/users (the accounting).
+ *
+ * The files are world-readable, but a reader without CAP_SYS_ADMIN sees
+ * only the Ksocks and bindings of its own user: the ids and message ids of
+ * other users' Ksocks would help forge replies to them (kbus_compat_open
+ * shows everything to everyone, as the original did). /proc/kbus/users is
+ * for root only.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/log2.h>
 #include <linux/proc_fs.h>
+#include <linux/sched.h>
 #include <linux/seq_file.h>
 
 #include "kbus_internal.h"
@@ -18,6 +28,17 @@ static const char *const kbus_part_names[] = {
 	[KBUS_PART_DPAD] = "DPAD",
 	[KBUS_PART_FINAL] = "FINAL",
 };
+
+/* May the reader of m see ks? */
+static bool kbus_proc_shows(struct seq_file *m, struct kbus_ksock *ks)
+{
+	const struct cred *cred = m->file->f_cred;
+
+	if (READ_ONCE(kbus_compat_open) ||
+	    file_ns_capable(m->file, &init_user_ns, CAP_SYS_ADMIN))
+		return true;
+	return uid_eq(ks->user->uid, cred->euid);
+}
 
 /* Run show() for each device in index order, each under its lock. */
 static int kbus_proc_each(struct seq_file *m,
@@ -43,11 +64,15 @@ static void kbus_show_bindings(struct seq_file *m, struct kbus_dev *dev)
 	struct kbus_binding *b;
 
 	seq_puts(m, "# <device> is bound to <Ksock-ID> in <process-PID> as <Replier|Listener> for <message-name>\n");
-	list_for_each_entry(b, &dev->bindings, dev_list)
+	list_for_each_entry(b, &dev->bindings, dev_list) {
+		cond_resched();
+		if (!kbus_proc_shows(m, b->ksock))
+			continue;
 		seq_printf(m, "%3u: %8u %8lu  %c  %.*s\n", dev->index,
 			   b->ksock->id, (unsigned long)b->ksock->pid,
 			   b->is_replier ? 'R' : 'L', (int)b->name_len,
 			   b->name);
+	}
 }
 
 static int kbus_bindings_show(struct seq_file *m, void *v)
@@ -87,6 +112,16 @@ static void kbus_write_position(struct kbus_ksock *ks, u32 *pos,
 	*part = kbus_part_names[i];
 }
 
+/*
+ * The capacity the original's id table would have (it started at 16 and
+ * doubled as needed): /proc keeps showing it.
+ */
+static u32 kbus_table_size(u32 max)
+{
+	return max <= KBUS_TABLE_INITIAL ? KBUS_TABLE_INITIAL :
+					   roundup_pow_of_two(max);
+}
+
 /* The value a counter will hand out next (0 is skipped). */
 static u32 kbus_next_nonzero(u32 last)
 {
@@ -106,6 +141,9 @@ static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 		const char *part;
 		u32 wpos;
 
+		cond_resched();
+		if (!kbus_proc_shows(m, ks))
+			continue;
 		kbus_write_position(ks, &wpos, &part);
 		seq_printf(m, "    ksock %u last msg %u:%u queue %u of %u\n",
 			   ks->id, ks->last_msg_id_sent.network_id,
@@ -116,14 +154,49 @@ static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 			   wpos, part, READ_ONCE(ks->wr.complete) ? "" : "not ",
 			   ks->wr.sending ? "" : "not ");
 		seq_printf(m, "      outstanding requests %u (size %u, max %u), unsent replies %u (max %u)\n",
-			   ks->outstanding.count, ks->outstanding.size,
-			   ks->outstanding.max, ks->owed.count, ks->owed.max);
+			   ks->num_outstanding,
+			   kbus_table_size(ks->max_outstanding),
+			   ks->max_outstanding, ks->num_owed, ks->max_owed);
 	}
 }
 
 static int kbus_stats_show(struct seq_file *m, void *v)
 {
 	return kbus_proc_each(m, kbus_show_stats);
+}
+
+/* Who holds what: a line per device, then one per user with Ksocks open. */
+static void kbus_show_users(struct seq_file *m, struct kbus_dev *dev)
+{
+	struct kbus_user *user;
+	unsigned long mem;
+	u32 users;
+
+	spin_lock(&dev->acct_lock);
+	mem = dev->mem;
+	users = dev->n_users_charged;
+	spin_unlock(&dev->acct_lock);
+	seq_printf(m, "dev %2u: bytes %lu of %lu, users holding bytes %u, bindings %u of %u, set aside %u\n",
+		   dev->index, mem, READ_ONCE(kbus_max_device_bytes), users,
+		   dev->num_bindings, READ_ONCE(kbus_max_device_bindings),
+		   dev->num_setaside);
+	list_for_each_entry(user, &dev->users, dev_list) {
+		unsigned long bytes;
+		u32 actors;
+
+		spin_lock(&dev->acct_lock);
+		bytes = user->bytes;
+		actors = user->n_usages;
+		spin_unlock(&dev->acct_lock);
+		seq_printf(m, "    uid %u: ksocks %u bindings %u bytes %lu (other users' part: %u)\n",
+			   from_kuid_munged(&init_user_ns, user->uid),
+			   user->ksocks, user->bindings, bytes, actors);
+	}
+}
+
+static int kbus_users_show(struct seq_file *m, void *v)
+{
+	return kbus_proc_each(m, kbus_show_users);
 }
 
 int kbus_proc_init(void)
@@ -134,7 +207,9 @@ int kbus_proc_init(void)
 	if (!proc_create_single("bindings", 0444, kbus_proc_dir,
 				kbus_bindings_show) ||
 	    !proc_create_single("stats", 0444, kbus_proc_dir,
-				kbus_stats_show)) {
+				kbus_stats_show) ||
+	    !proc_create_single("users", 0400, kbus_proc_dir,
+				kbus_users_show)) {
 		proc_remove(kbus_proc_dir);
 		return -ENOMEM;
 	}

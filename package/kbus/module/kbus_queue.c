@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * KBUS kernel message bus: messages, queues, outstanding requests, owed
- * replies, status messages and the set-aside list.
- *
- * Everything here runs under dev->lock unless said otherwise.
+ * KBUS kernel message bus: messages, queue entries, queues and the
+ * set-aside list.
  */
 #include <linux/overflow.h>
 #include <linux/slab.h>
@@ -45,17 +43,22 @@ void kbus_msg_put(struct kbus_msg *msg)
 
 struct kbus_qentry *kbus_qentry_alloc(gfp_t gfp)
 {
-	return kmem_cache_alloc(kbus_qentry_cache, gfp);
+	return kmem_cache_zalloc(kbus_qentry_cache, gfp);
 }
 
-void kbus_qentry_free(struct kbus_qentry *qe)
+/* Free an entry that is in no queue, giving back its bytes and message. */
+void kbus_qentry_free(struct kbus_dev *dev, struct kbus_qentry *qe)
 {
+	if (!qe)
+		return;
+	kbus_uncharge(dev, &qe->charge);
+	kbus_msg_put(qe->msg);
 	kmem_cache_free(kbus_qentry_cache, qe);
 }
 
 int kbus_queue_cache_init(void)
 {
-	kbus_qentry_cache = KMEM_CACHE(kbus_qentry, 0);
+	kbus_qentry_cache = KMEM_CACHE(kbus_qentry, SLAB_ACCOUNT);
 	return kbus_qentry_cache ? 0 : -ENOMEM;
 }
 
@@ -67,6 +70,7 @@ void kbus_queue_cache_exit(void)
 /* The next message serial number; 0 is skipped on wrap-around. */
 u32 kbus_next_serial(struct kbus_dev *dev)
 {
+	lockdep_assert_held(&dev->lock);
 	if (++dev->last_msg_serial == 0)
 		dev->last_msg_serial = 1;
 	return dev->last_msg_serial;
@@ -78,84 +82,64 @@ u32 kbus_next_serial(struct kbus_dev *dev)
  */
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply)
 {
-	u64 used = (u64)ks->count + ks->outstanding.count;
+	u64 used = (u64)ks->count + ks->num_outstanding;
 
+	lockdep_assert_held(&ks->dev->lock);
 	if (for_reply && used)
 		used--;
 	return used >= ks->max_messages;
 }
 
 /*
- * Charge bytes of message memory to the device; -ENOMEM beyond
- * kbus_max_device_bytes. Needs no lock.
+ * Put the planned copy qe (its Ksock, message, flags and charge set) on
+ * its Ksock's queue. Cannot fail: everything was reserved by the plan.
  */
-int kbus_mem_charge(struct kbus_dev *dev, unsigned long bytes)
+void kbus_push(struct kbus_qentry *qe)
 {
-	if (atomic_long_add_return(bytes, &dev->mem) >
-	    READ_ONCE(kbus_max_device_bytes)) {
-		atomic_long_sub(bytes, &dev->mem);
-		return -ENOMEM;
-	}
-	return 0;
-}
+	struct kbus_ksock *ks = qe->ksock;
 
-void kbus_mem_uncharge(struct kbus_dev *dev, unsigned long bytes)
-{
-	atomic_long_sub(bytes, &dev->mem);
-}
-
-/* Take a copy off ks's queue; its bytes stay charged to the device. */
-void kbus_unqueue(struct kbus_ksock *ks, struct kbus_qentry *qe)
-{
-	list_del(&qe->list);
-	ks->count--;
-	ks->queued_bytes -= kbus_msg_size(qe->msg);
-}
-
-/*
- * Put a copy of msg on ks's queue using the preallocated entry qe. Its
- * bytes are charged without a check: kbus_route() checked the bounds, and
- * status messages must not fail.
- */
-void kbus_push(struct kbus_ksock *ks, struct kbus_qentry *qe,
-	       struct kbus_msg *msg, struct kbus_binding *b, u32 flags)
-{
-	qe->msg = kbus_msg_get(msg);
-	qe->binding = b;
-	qe->flags = flags;
-	if (flags & KBUS_BIT_URGENT)
+	lockdep_assert_held(&ks->dev->lock);
+	if (qe->flags & KBUS_BIT_URGENT)
 		list_add(&qe->list, &ks->queue);
 	else
 		list_add_tail(&qe->list, &ks->queue);
 	ks->count++;
-	ks->queued_bytes += kbus_msg_size(msg);
-	atomic_long_add(kbus_msg_size(msg), &ks->dev->mem);
-	ks->last_pushed_seq = msg->seq;
+	ks->queued_bytes += qe->charge.bytes;
+	ks->last_pushed_seq = qe->msg->seq;
 	wake_up_interruptible(&ks->read_wait);
 }
 
-/* Wake ALL_OR_WAIT senders: some queue may have room now (spec 18.11). */
-void kbus_room_appeared(struct kbus_dev *dev)
+/* Take a copy off its queue; its bytes stay charged (to whoever takes it). */
+void kbus_unqueue(struct kbus_qentry *qe)
 {
-	if (dev->num_sending)
-		wake_up_interruptible(&dev->write_wait);
+	struct kbus_ksock *ks = qe->ksock;
+
+	lockdep_assert_held(&ks->dev->lock);
+	list_del(&qe->list);
+	ks->count--;
+	ks->queued_bytes -= qe->charge.bytes;
 }
 
 struct kbus_ksock *kbus_find_ksock(struct kbus_dev *dev, u32 id)
 {
-	struct kbus_ksock *ks = xa_load(&dev->ksock_ids, id);
+	struct kbus_ksock *ks;
 
+	lockdep_assert_held(&dev->lock);
+	ks = xa_load(&dev->ksock_ids, id);
 	return ks && !ks->closing ? ks : NULL;
 }
 
 /* A message KBUS makes itself: no data, SYNTHETIC, a fresh serial. */
-static struct kbus_msg *kbus_synthetic(struct kbus_dev *dev, const char *name)
+struct kbus_msg *kbus_synthetic(struct kbus_dev *dev, const char *name,
+				gfp_t gfp)
 {
 	u32 len = strlen(name);
 	struct kbus_msg *msg;
 
-	/* Small, and the reply guarantee must not fail: never fail it. */
-	msg = kbus_msg_alloc(len, 0, GFP_KERNEL | __GFP_NOFAIL);
+	lockdep_assert_held(&dev->lock);
+	msg = kbus_msg_alloc(len, 0, gfp);
+	if (!msg)
+		return NULL;
 	memcpy(msg->name, name, len);
 	msg->id.serial_num = kbus_next_serial(dev);
 	msg->seq = ++dev->next_seq;
@@ -164,141 +148,17 @@ static struct kbus_msg *kbus_synthetic(struct kbus_dev *dev, const char *name)
 }
 
 /*
- * Queue a status reply (spec 11.3) to "to", at the tail and without a
- * fullness check: for a requester it uses the slot its request reserved.
+ * Record an unbind event for ks that its full queue cannot take now, in
+ * the entry sa the caller allocated. Set-aside events are bounded by
+ * count per device (CONFIG_KBUS_MAX_UNSENT_UNBIND_MESSAGES): that is their
+ * reserved budget, so their bytes are charged only when they come up.
  */
-int kbus_push_status(struct kbus_ksock *to, const char *name, u32 from,
-		     struct kbus_msg_id in_reply_to)
-{
-	struct kbus_dev *dev = to->dev;
-	struct kbus_qentry *qe;
-	struct kbus_msg *msg;
-
-	qe = kbus_qentry_alloc(GFP_KERNEL | __GFP_NOFAIL);
-	msg = kbus_synthetic(dev, name);
-	msg->to = to->id;
-	msg->from = from;
-	msg->in_reply_to = in_reply_to;
-	kbus_push(to, qe, msg, NULL, msg->flags);
-	kbus_msg_put(msg);
-	kbus_trace(dev, "%s [0:%u] to ksock %u for [%u:%u]\n", name,
-		   msg->id.serial_num, to->id, in_reply_to.network_id,
-		   in_reply_to.serial_num);
-	return 0;
-}
-
-/*
- * The replier "self" will not answer request "req": tell the requester,
- * if it is still open and still waiting for that reply (so a request that
- * was already answered never gets a second one).
- */
-void kbus_status_to_requester(struct kbus_dev *dev, struct kbus_ksock *self,
-			      const struct kbus_msg *req, const char *name)
-{
-	struct kbus_ksock *requester = kbus_find_ksock(dev, req->from);
-
-	if (!requester || !kbus_idtable_remove(&requester->outstanding, req->id))
-		return;
-	kbus_push_status(requester, name, self->id, req->id);
-}
-
-/* Make sure one more id fits without allocating later. */
-int kbus_idtable_reserve(struct kbus_idtable *t)
-{
-	struct kbus_msg_id *ids;
-	u32 size;
-
-	if (t->count < t->size)
-		return 0;
-	size = t->size ? t->size * 2 : KBUS_TABLE_INITIAL;
-	ids = krealloc_array(t->ids, size, sizeof(*ids), GFP_KERNEL);
-	if (!ids)
-		return -ENOMEM;
-	t->ids = ids;
-	t->size = size;
-	return 0;
-}
-
-/* Add an id; kbus_idtable_reserve() must have succeeded first. */
-void kbus_idtable_add(struct kbus_idtable *t, struct kbus_msg_id id)
-{
-	t->ids[t->count++] = id;
-	if (t->count > t->max)
-		t->max = t->count;
-}
-
-static bool kbus_id_eq(struct kbus_msg_id a, struct kbus_msg_id b)
-{
-	return a.network_id == b.network_id && a.serial_num == b.serial_num;
-}
-
-bool kbus_idtable_contains(const struct kbus_idtable *t, struct kbus_msg_id id)
-{
-	u32 i;
-
-	for (i = 0; i < t->count; i++) {
-		if (kbus_id_eq(t->ids[i], id))
-			return true;
-	}
-	return false;
-}
-
-bool kbus_idtable_remove(struct kbus_idtable *t, struct kbus_msg_id id)
-{
-	u32 i;
-
-	for (i = 0; i < t->count; i++) {
-		if (kbus_id_eq(t->ids[i], id)) {
-			t->ids[i] = t->ids[--t->count];
-			return true;
-		}
-	}
-	return false;
-}
-
-int kbus_owed_add(struct kbus_owedtable *t, struct kbus_msg_id id,
-		  u32 requester)
-{
-	if (t->count == t->size) {
-		u32 size = t->size ? t->size * 2 : KBUS_TABLE_INITIAL;
-		struct kbus_owed *owed;
-
-		owed = krealloc_array(t->owed, size, sizeof(*owed), GFP_KERNEL);
-		if (!owed)
-			return -ENOMEM;
-		t->owed = owed;
-		t->size = size;
-	}
-	t->owed[t->count].id = id;
-	t->owed[t->count].requester = requester;
-	t->count++;
-	if (t->count > t->max)
-		t->max = t->count;
-	return 0;
-}
-
-bool kbus_owed_remove(struct kbus_owedtable *t, struct kbus_msg_id id)
-{
-	u32 i;
-
-	for (i = 0; i < t->count; i++) {
-		if (kbus_id_eq(t->owed[i].id, id)) {
-			memmove(&t->owed[i], &t->owed[i + 1],
-				(t->count - i - 1) * sizeof(t->owed[0]));
-			t->count--;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Record an unbind event for ks that its full queue cannot take now. */
-void kbus_setaside_add(struct kbus_dev *dev, struct kbus_ksock *ks,
+void kbus_setaside_add(struct kbus_setaside *sa, struct kbus_ksock *ks,
 		       struct kbus_binding *b, struct kbus_msg *msg)
 {
-	struct kbus_setaside *sa;
+	struct kbus_dev *dev = ks->dev;
 
-	sa = kmalloc(sizeof(*sa), GFP_KERNEL | __GFP_NOFAIL);
+	lockdep_assert_held(&dev->lock);
 	sa->ksock = ks;
 	sa->binding = b;
 	sa->msg = kbus_msg_get(msg);
@@ -330,16 +190,28 @@ int kbus_setaside_promote(struct kbus_ksock *ks)
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_setaside *sa;
 	struct kbus_qentry *qe;
+	int err;
 
+	lockdep_assert_held(&dev->lock);
 	if (!ks->num_setaside)
 		return 0;
 	list_for_each_entry(sa, &dev->setaside, list) {
 		if (sa->ksock != ks)
 			continue;
-		qe = kbus_qentry_alloc(GFP_KERNEL);
+		qe = kbus_qentry_alloc(GFP_KERNEL_ACCOUNT);
 		if (!qe)
 			return -ENOMEM;
-		kbus_push(ks, qe, sa->msg, NULL, sa->msg->flags);
+		/* Reserved by the set-aside bound: charged past the quotas. */
+		err = kbus_charge(dev, &qe->charge, ks->user, ks->user->uid,
+				  kbus_msg_size(sa->msg), true);
+		if (err) {
+			kbus_qentry_free(dev, qe);
+			return err;
+		}
+		qe->ksock = ks;
+		qe->msg = kbus_msg_get(sa->msg);
+		qe->flags = sa->msg->flags;
+		kbus_push(qe);
 		kbus_setaside_free(dev, sa);
 		return 0;
 	}
@@ -352,6 +224,7 @@ void kbus_setaside_drop(struct kbus_dev *dev, struct kbus_ksock *ks,
 {
 	struct kbus_setaside *sa, *tmp;
 
+	lockdep_assert_held(&dev->lock);
 	if (!ks->num_setaside)
 		return;
 	list_for_each_entry_safe(sa, tmp, &dev->setaside, list) {

@@ -3,33 +3,38 @@
  * KBUS kernel message bus: SEND (spec section 8), its retry from poll,
  * and the delivery of replier bind events (section 10).
  *
- * Delivery is all-or-nothing for the mandatory recipients, so it runs the
- * same routing twice under dev->lock: a check pass that only counts (and
- * finds every reason to refuse), then, once every queue entry it needs is
- * allocated, a deliver pass that makes exactly the same decisions and
- * cannot fail.
+ * Delivery is all-or-nothing for the mandatory recipients, so it is
+ * planned first, under dev->lock: the plan decides every recipient and
+ * reserves everything each copy needs (its queue entry is allocated and
+ * its bytes charged, kbus_acct.c) in delivery order, and fails, giving all
+ * of it back, on any reason to refuse the send. Committing the plan then
+ * only links the entries into their queues: it decides nothing, reads no
+ * budget and cannot fail. (Bytes are charged and given back without
+ * dev->lock by writers and readers; a plan never reads them twice.)
  */
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "kbus_internal.h"
 
-struct kbus_route {
+struct kbus_plan {
 	struct kbus_dev *dev;
 	struct kbus_msg *msg;
+	kuid_t actor;			/* whose doing the copies are */
 	struct kbus_ksock *sender;	/* NULL for bind events */
-	struct kbus_ksock *requester;	/* the Reply's target */
+	struct kbus_req *req;		/* a Request's reservation */
+	struct kbus_req *answers;	/* the request a Reply answers */
 	struct kbus_binding *replier;	/* the Request's chosen replier */
 	u32 nmatch;			/* nodes in dev->matches */
-	bool set_aside;			/* close-time unbind event */
-	bool tragic;			/* set-aside list overflowed */
+	bool event;			/* a bind event of an explicit (UN)BIND */
+	bool closing;			/* an unbind event at close: cannot fail */
 	u64 pass;
-	u32 copies;			/* queue entries the message needs */
-	unsigned long bytes;		/* and the bytes they will charge */
-	u32 set_asides;			/* set-aside entries it needs */
-	struct list_head entries;	/* preallocated queue entries */
-	struct kbus_msg *lost;		/* $.KBUS.UnbindEventsLost, lazily */
+	struct list_head copies;	/* planned queue entries, in order */
+	struct list_head set_asides;	/* planned set-aside entries */
+	u32 num_set_asides;
+	struct kbus_msg *lost;		/* $.KBUS.UnbindEventsLost, if needed */
 };
 
 static bool kbus_is_reply(const struct kbus_msg *msg)
@@ -42,38 +47,11 @@ static bool kbus_is_request(const struct kbus_msg *msg)
 	return msg->flags & KBUS_BIT_WANT_A_REPLY;
 }
 
-/*
- * Is ks full, counting the copies the check pass has planned for it? Full
- * is by message count (spec 8.2), or when the copy would take ks's queue,
- * or the device, past its byte bound.
- */
-static bool kbus_route_full(struct kbus_route *r, struct kbus_ksock *ks,
-			    bool deliver, bool for_reply)
+/* Start counting for ks in this plan. */
+static void kbus_plan_touch(struct kbus_plan *p, struct kbus_ksock *ks)
 {
-	unsigned long size = kbus_msg_size(r->msg);
-	unsigned long bytes = ks->queued_bytes + size;
-	unsigned long dev_bytes = atomic_long_read(&r->dev->mem) + size;
-	u64 used = (u64)ks->count + ks->outstanding.count;
-
-	if (!deliver) {
-		dev_bytes += r->bytes;
-		if (ks->pass == r->pass) {
-			used += ks->pending;
-			bytes += ks->pending_bytes;
-		}
-	}
-	if (for_reply && used)
-		used--;
-	return used >= ks->max_messages ||
-	       bytes > READ_ONCE(kbus_max_ksock_bytes) ||
-	       dev_bytes > READ_ONCE(kbus_max_device_bytes);
-}
-
-/* Start counting for ks in this check pass. */
-static void kbus_route_touch(struct kbus_route *r, struct kbus_ksock *ks)
-{
-	if (ks->pass != r->pass) {
-		ks->pass = r->pass;
+	if (ks->pass != p->pass) {
+		ks->pass = p->pass;
 		ks->pending = 0;
 		ks->pending_bytes = 0;
 		ks->pass_seq = 0;
@@ -81,37 +59,176 @@ static void kbus_route_touch(struct kbus_route *r, struct kbus_ksock *ks)
 }
 
 /*
- * Account for, or make, one copy of the message for ks. A copy that takes
- * a reserved slot (a Reply to its requester) adds nothing to the count.
+ * Plan one copy of the message for ks: returns 0 (planned: entry allocated,
+ * bytes charged), 1 when ks is full (by message count, spec 8.2; by its
+ * queue's byte bound; or by its user's share, kbus_acct.c), or -ENOMEM.
+ * A copy that takes a reserved slot (a Reply to its requester) adds nothing
+ * to the count.
  */
-static void kbus_route_copy(struct kbus_route *r, struct kbus_ksock *ks,
-			    struct kbus_binding *b, u32 flags, bool deliver,
-			    bool reserved)
+static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
+			  struct kbus_binding *b, u32 flags,
+			  struct kbus_req *req, bool reserved)
 {
+	struct kbus_dev *dev = p->dev;
+	unsigned long size = kbus_msg_size(p->msg);
+	unsigned long bytes = ks->queued_bytes + ks->reserved_bytes + size;
+	u64 used = (u64)ks->count + ks->num_outstanding;
 	struct kbus_qentry *qe;
+	int err;
 
-	if (!deliver) {
-		kbus_route_touch(r, ks);
-		if (!reserved)
-			ks->pending++;
-		ks->pending_bytes += kbus_msg_size(r->msg);
-		ks->pass_seq = r->msg->seq;
-		r->copies++;
-		r->bytes += kbus_msg_size(r->msg);
-		return;
+	kbus_plan_touch(p, ks);
+	used += ks->pending;
+	bytes += ks->pending_bytes;
+	if (reserved && used)
+		used--;
+	if (used >= ks->max_messages || bytes > READ_ONCE(kbus_max_ksock_bytes))
+		return 1;
+
+	qe = kbus_qentry_alloc(GFP_KERNEL_ACCOUNT |
+			       (p->closing ? __GFP_NOFAIL : 0));
+	if (!qe)
+		return -ENOMEM;
+	err = kbus_charge(dev, &qe->charge, ks->user, p->actor, size, false);
+	if (err) {
+		kbus_qentry_free(dev, qe);
+		/* At close, a copy that cannot be charged is set aside. */
+		return err == -EDQUOT || p->closing ? 1 : err;
 	}
-	qe = list_first_entry(&r->entries, struct kbus_qentry, list);
-	list_del(&qe->list);
-	kbus_push(ks, qe, r->msg, b, flags);
+	qe->ksock = ks;
+	qe->msg = kbus_msg_get(p->msg);
+	qe->binding = b;
+	qe->req = req;
+	qe->flags = flags;
+	list_add_tail(&qe->list, &p->copies);
+	if (!reserved)
+		ks->pending++;
+	ks->pending_bytes += size;
+	ks->pass_seq = p->msg->seq;
+	return 0;
 }
 
-/* Has ks already been given a copy of this message (MSGONLYONCE)? */
-static bool kbus_route_has_copy(struct kbus_route *r, struct kbus_ksock *ks,
-				bool deliver)
+/* Has ks been given a copy of this message already (MSGONLYONCE)? */
+static bool kbus_plan_has_copy(struct kbus_plan *p, struct kbus_ksock *ks)
 {
-	if (deliver)
-		return ks->last_pushed_seq == r->msg->seq;
-	return ks->pass == r->pass && ks->pass_seq == r->msg->seq;
+	return ks->pass == p->pass && ks->pass_seq == p->msg->seq;
+}
+
+/* Plan a set-aside event for the full listener ks (binding b). */
+static int kbus_plan_set_aside(struct kbus_plan *p, struct kbus_ksock *ks,
+			       struct kbus_binding *b)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | (p->closing ? __GFP_NOFAIL : 0);
+	u32 len = strlen(KBUS_MSG_NAME_UNBIND_EVENTS_LOST);
+	struct kbus_setaside *sa;
+
+	sa = kmalloc(sizeof(*sa), gfp);
+	if (!sa)
+		return -ENOMEM;
+	/* In case the list goes tragic: made now, numbered if used. */
+	if (!p->lost) {
+		p->lost = kbus_msg_alloc(len, 0, gfp);
+		if (!p->lost) {
+			kfree(sa);
+			return -ENOMEM;
+		}
+		memcpy(p->lost->name, KBUS_MSG_NAME_UNBIND_EVENTS_LOST, len);
+		p->lost->flags = KBUS_BIT_SYNTHETIC;
+	}
+	sa->ksock = ks;
+	sa->binding = b;
+	list_add_tail(&sa->list, &p->set_asides);
+	p->num_set_asides++;
+	return 0;
+}
+
+/*
+ * May a full listener of bind events hold up a replier's BIND or UNBIND
+ * (spec 10.3)? Only one of the binder's own user, or one opened with
+ * CAP_SYS_ADMIN (a trusted monitor): anyone else's full queue would let it
+ * stall every user's binds. The others get the event set aside.
+ */
+static bool kbus_event_blocks(struct kbus_plan *p, struct kbus_ksock *ks)
+{
+	return READ_ONCE(kbus_compat_open) || ks->privileged ||
+	       uid_eq(ks->user->uid, p->actor);
+}
+
+/*
+ * Plan the copies: to the requester of a Reply, the replier of a Request,
+ * then the listeners of the nodes kbus_match() put in dev->matches (in
+ * that order, each node's newest binding first). Returns the error that
+ * refuses the send.
+ */
+static int kbus_plan_build(struct kbus_plan *p)
+{
+	struct kbus_msg *msg = p->msg;
+	u32 flags = msg->flags & ~KBUS_BIT_WANT_YOU_TO_REPLY;
+	int full_err = (flags & KBUS_BIT_ALL_OR_WAIT) ? -EAGAIN : -EBUSY;
+	struct kbus_binding *b;
+	int ret;
+	u32 i;
+
+	if (p->answers) {
+		ret = kbus_plan_copy(p, p->answers->requester, NULL, flags,
+				     NULL, true);
+		if (ret)
+			return ret < 0 ? ret : full_err;
+	}
+
+	if (p->replier) {
+		ret = kbus_plan_copy(p, p->replier->ksock, p->replier,
+				     flags | KBUS_BIT_WANT_YOU_TO_REPLY, p->req,
+				     false);
+		if (ret)
+			return ret < 0 ? ret : full_err;
+		/* The sender's slot for the eventual reply, from now on. */
+		kbus_plan_touch(p, p->sender);
+		p->sender->pending++;
+	}
+
+	for (i = 0; i < p->nmatch; i++) {
+		list_for_each_entry(b, &p->dev->matches[i]->bindings, node_list) {
+			struct kbus_ksock *ks = b->ksock;
+
+			cond_resched();
+			if (b->is_replier)
+				continue;
+			if (ks->only_once && kbus_plan_has_copy(p, ks))
+				continue;
+			ret = kbus_plan_copy(p, ks, b, flags, NULL, false);
+			if (ret < 0)
+				return ret;
+			if (!ret)
+				continue;
+			/* ks is full: set aside, refuse the send, or skip ks. */
+			if (p->closing ||
+			    (p->event && !kbus_event_blocks(p, ks))) {
+				ret = kbus_plan_set_aside(p, ks, b);
+				if (ret)
+					return ret;
+			} else if (flags & (KBUS_BIT_ALL_OR_WAIT |
+					    KBUS_BIT_ALL_OR_FAIL)) {
+				return full_err;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Give back everything the plan reserved. */
+static void kbus_plan_abort(struct kbus_plan *p)
+{
+	struct kbus_setaside *sa, *stmp;
+	struct kbus_qentry *qe, *tmp;
+
+	list_for_each_entry_safe(qe, tmp, &p->copies, list) {
+		list_del(&qe->list);
+		kbus_uncharge_undo(p->dev, &qe->charge);
+		kbus_qentry_free(p->dev, qe);
+	}
+	list_for_each_entry_safe(sa, stmp, &p->set_asides, list)
+		kfree(sa);
+	kbus_msg_put(p->lost);
 }
 
 /* The last thing set aside for ks is an UnbindEventsLost already? */
@@ -126,166 +243,91 @@ static bool kbus_lost_pending(struct kbus_dev *dev, struct kbus_ksock *ks)
 	return false;
 }
 
-static void kbus_route_set_aside(struct kbus_route *r, struct kbus_ksock *ks,
-				 struct kbus_binding *b, bool deliver)
-{
-	struct kbus_dev *dev = r->dev;
-	struct kbus_msg *lost;
-
-	if (!deliver) {
-		r->set_asides++;
-		return;
-	}
-	if (!r->tragic) {
-		kbus_setaside_add(dev, ks, b, r->msg);
-		return;
-	}
-	if (kbus_lost_pending(dev, ks))
-		return;
-	if (!r->lost) {
-		u32 len = strlen(KBUS_MSG_NAME_UNBIND_EVENTS_LOST);
-
-		lost = kbus_msg_alloc(len, 0, GFP_KERNEL | __GFP_NOFAIL);
-		memcpy(lost->name, KBUS_MSG_NAME_UNBIND_EVENTS_LOST, len);
-		lost->id.serial_num = kbus_next_serial(dev);
-		lost->seq = ++dev->next_seq;
-		lost->flags = KBUS_BIT_SYNTHETIC;
-		r->lost = lost;
-	}
-	kbus_setaside_add(dev, ks, b, r->lost);
-}
-
 /*
- * Route the message: to the requester of a Reply, the replier of a Request,
- * then the listeners of the nodes kbus_match() put in dev->matches (in that
- * order, each node's newest binding first). With deliver false, check every
- * recipient and count the copies (returns the error that refuses the send);
- * with deliver true, make the copies (cannot fail).
+ * Record the planned set-aside events (spec 10.4): the events themselves,
+ * or, once the list would pass its bound (it "goes tragic"), one
+ * $.KBUS.UnbindEventsLost per listener that has none pending.
  */
-static int kbus_route(struct kbus_route *r, bool deliver)
+static void kbus_commit_set_asides(struct kbus_plan *p)
 {
-	struct kbus_msg *msg = r->msg;
-	u32 flags = msg->flags & ~KBUS_BIT_WANT_YOU_TO_REPLY;
-	int full_err = (flags & KBUS_BIT_ALL_OR_WAIT) ? -EAGAIN : -EBUSY;
-	struct kbus_binding *b;
-	u32 i;
+	struct kbus_dev *dev = p->dev;
+	struct kbus_setaside *sa, *tmp;
+	bool tragic;
 
-	if (r->requester) {
-		if (!deliver && kbus_route_full(r, r->requester, false, true))
-			return full_err;
-		if (deliver)
-			kbus_idtable_remove(&r->requester->outstanding,
-					    msg->in_reply_to);
-		kbus_route_copy(r, r->requester, NULL, flags, deliver, true);
+	if (!p->num_set_asides)
+		return;
+	tragic = dev->setaside_tragic ||
+		 dev->num_setaside + p->num_set_asides >
+		 CONFIG_KBUS_MAX_UNSENT_UNBIND_MESSAGES;
+	if (tragic) {
+		dev->setaside_tragic = true;
+		p->lost->id.serial_num = kbus_next_serial(dev);
+		p->lost->seq = ++dev->next_seq;
 	}
-
-	if (r->replier) {
-		struct kbus_ksock *rk = r->replier->ksock;
-
-		if (!deliver && kbus_route_full(r, rk, false, false))
-			return full_err;
-		kbus_route_copy(r, rk, r->replier,
-				flags | KBUS_BIT_WANT_YOU_TO_REPLY, deliver,
-				false);
-		/* The sender's reservation for the eventual reply. */
-		if (deliver) {
-			kbus_idtable_add(&r->sender->outstanding, msg->id);
-		} else {
-			kbus_route_touch(r, r->sender);
-			r->sender->pending++;
+	list_for_each_entry_safe(sa, tmp, &p->set_asides, list) {
+		list_del(&sa->list);
+		if (tragic && kbus_lost_pending(dev, sa->ksock)) {
+			kfree(sa);
+			continue;
 		}
+		kbus_setaside_add(sa, sa->ksock, sa->binding,
+				  tragic ? p->lost : p->msg);
 	}
-
-	for (i = 0; i < r->nmatch; i++) {
-		list_for_each_entry(b, &r->dev->matches[i]->bindings, node_list) {
-			struct kbus_ksock *ks = b->ksock;
-
-			if (b->is_replier)
-				continue;
-			if (ks->only_once && kbus_route_has_copy(r, ks, deliver))
-				continue;
-			if (kbus_route_full(r, ks, deliver, false)) {
-				if (r->set_aside)
-					kbus_route_set_aside(r, ks, b, deliver);
-				else if (flags & (KBUS_BIT_ALL_OR_WAIT |
-						  KBUS_BIT_ALL_OR_FAIL))
-					return full_err;
-				continue;
-			}
-			kbus_route_copy(r, ks, b, flags, deliver, false);
-		}
-	}
-	return 0;
 }
 
-static void kbus_route_free_entries(struct kbus_route *r)
+/* Link every planned copy into its queue. Decides nothing; cannot fail. */
+static void kbus_plan_commit(struct kbus_plan *p)
 {
 	struct kbus_qentry *qe, *tmp;
 
-	list_for_each_entry_safe(qe, tmp, &r->entries, list)
-		kbus_qentry_free(qe);
-	INIT_LIST_HEAD(&r->entries);
+	list_for_each_entry_safe(qe, tmp, &p->copies, list) {
+		list_del(&qe->list);
+		kbus_push(qe);
+	}
+	kbus_commit_set_asides(p);
+	kbus_msg_put(p->lost);
+	if (p->req)
+		kbus_req_commit(p->req);
+	if (p->answers)
+		kbus_req_answered(p->answers, p->sender);
 }
 
-/* Check, allocate, deliver. */
-static int kbus_route_run(struct kbus_route *r)
+static int kbus_plan_run(struct kbus_plan *p)
 {
-	struct kbus_dev *dev = r->dev;
-	gfp_t gfp = GFP_KERNEL;
-	u32 i;
 	int err;
 
-	INIT_LIST_HEAD(&r->entries);
-	r->pass = ++dev->next_pass;
-	err = kbus_route(r, false);
-	if (err)
+	lockdep_assert_held(&p->dev->lock);
+	INIT_LIST_HEAD(&p->copies);
+	INIT_LIST_HEAD(&p->set_asides);
+	p->pass = ++p->dev->next_pass;
+	err = kbus_plan_build(p);
+	if (err) {
+		kbus_plan_abort(p);
 		return err;
-
-	if (r->set_aside) {
-		gfp |= __GFP_NOFAIL;	/* closing cannot fail */
-		r->tragic = dev->setaside_tragic ||
-			    dev->num_setaside + r->set_asides >
-			    CONFIG_KBUS_MAX_UNSENT_UNBIND_MESSAGES;
-		if (r->tragic && r->set_asides)
-			dev->setaside_tragic = true;
 	}
-	for (i = 0; i < r->copies; i++) {
-		struct kbus_qentry *qe = kbus_qentry_alloc(gfp);
-
-		if (!qe) {
-			kbus_route_free_entries(r);
-			return -ENOMEM;
-		}
-		list_add(&qe->list, &r->entries);
-	}
-	if (r->replier && kbus_idtable_reserve(&r->sender->outstanding)) {
-		kbus_route_free_entries(r);
-		return -ENOMEM;
-	}
-
-	kbus_route(r, true);
-	WARN_ON(!list_empty(&r->entries));
-	kbus_route_free_entries(r);
-	kbus_msg_put(r->lost);
+	kbus_plan_commit(p);
 	return 0;
 }
 
 /*
- * Deliver a bind/unbind event to the listeners of its name. Normally with
- * ALL_OR_FAIL semantics (-EBUSY if some listener is full); at close time
- * (set_aside) full listeners get it later instead, and it cannot fail.
+ * Deliver a bind/unbind event caused by actor to the listeners of its name.
+ * Normally with ALL_OR_FAIL semantics (-EBUSY if a listener that may hold
+ * binds up is full); at close (set_aside) full listeners get it later
+ * instead, and it cannot fail.
  */
 int kbus_deliver_event(struct kbus_dev *dev, struct kbus_msg *msg,
-		       bool set_aside)
+		       struct kbus_user *actor, bool set_aside)
 {
-	struct kbus_route r = {
+	struct kbus_plan p = {
 		.dev = dev,
 		.msg = msg,
-		.set_aside = set_aside,
+		.actor = actor->uid,
+		.event = !set_aside,
+		.closing = set_aside,
 		.nmatch = kbus_match(dev, msg->name, msg->name_len),
 	};
 
-	return kbus_route_run(&r);
+	return kbus_plan_run(&p);
 }
 
 /* Copy a pointy message's name and data from user space. No dev lock. */
@@ -295,15 +337,16 @@ int kbus_copy_pointy(struct kbus_ksock *ks)
 	struct kbus_msg *msg;
 	int err;
 
-	msg = kbus_msg_alloc(hdr->name_len, hdr->data_len, GFP_KERNEL);
+	lockdep_assert_held(&ks->io_lock);
+	msg = kbus_msg_alloc(hdr->name_len, hdr->data_len, GFP_KERNEL_ACCOUNT);
 	if (!msg)
 		return -ENOMEM;
-	err = kbus_mem_charge(ks->dev, kbus_msg_size(msg));
+	err = kbus_charge(ks->dev, &ks->wr.charge, ks->user, ks->user->uid,
+			  kbus_msg_size(msg), false);
 	if (err) {
 		kbus_msg_put(msg);
-		return err;
+		return -ENOMEM;
 	}
-	ks->wr.charged = kbus_msg_size(msg);
 	/* The name must be followed by a readable byte (spec 4.6). */
 	if (copy_from_user(msg->name, hdr->name, hdr->name_len + 1)) {
 		err = -EFAULT;
@@ -322,8 +365,7 @@ int kbus_copy_pointy(struct kbus_ksock *ks)
 	return 0;
 
 err_free:
-	kbus_mem_uncharge(ks->dev, ks->wr.charged);
-	ks->wr.charged = 0;
+	kbus_uncharge(ks->dev, &ks->wr.charge);
 	kbus_msg_put(msg);
 	return err;
 }
@@ -341,6 +383,27 @@ static void kbus_msg_take_header(struct kbus_msg *msg,
 }
 
 /*
+ * The Reply's checks (spec 8.3): its requester must be open and waiting
+ * for it. A replier answering a request whose requester has gone owes
+ * nothing more.
+ */
+static int kbus_find_answered(struct kbus_plan *p)
+{
+	struct kbus_msg *msg = p->msg;
+	struct kbus_req *req;
+
+	req = kbus_req_find(p->dev, msg->to, msg->in_reply_to);
+	if (req && req->requester) {
+		p->answers = req;
+		return 0;
+	}
+	if (req)
+		kbus_req_forget(req, p->sender);
+	return kbus_find_ksock(p->dev, msg->to) ? -ECONNREFUSED :
+						  -EADDRNOTAVAIL;
+}
+
+/*
  * One attempt at sending ks's written message (spec 8.1 steps 4-8), under
  * dev->lock. retry is true when re-running a pending ALL_OR_WAIT send.
  */
@@ -349,62 +412,80 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 {
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_msg *msg = ks->wr.msg;
-	struct kbus_route r = {
+	struct kbus_plan p = {
 		.dev = dev,
 		.msg = msg,
 		.sender = ks,
+		.actor = ks->user->uid,
 	};
 	int err;
 
+	lockdep_assert_held(&ks->io_lock);
+	lockdep_assert_held(&dev->lock);
 	if (!retry)
 		kbus_msg_take_header(msg, &ks->wr.hdr);
-	if (kbus_is_request(msg) && kbus_ksock_full(ks, false))
-		return -ENOLCK;
+	if (kbus_is_request(msg)) {
+		if (kbus_ksock_full(ks, false))
+			return -ENOLCK;
+		/* The room for its answer, reserved before anything else. */
+		if (!ks->wr.req) {
+			struct kbus_req *req = kbus_req_new(ks);
+
+			if (IS_ERR(req))
+				return PTR_ERR(req);
+			ks->wr.req = req;
+		}
+	}
 
 	msg->from = ks->id;
+	msg->uid = ks->user->uid;
 	if (!retry && !msg->id.network_id)
 		msg->id.serial_num = kbus_next_serial(dev);
 	ks->last_msg_id_sent = msg->id;
 	*id_out = msg->id;
 	msg->seq = ++dev->next_seq;
 
-	r.nmatch = kbus_match(dev, msg->name, msg->name_len);
+	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
 	if (kbus_is_request(msg)) {
-		r.replier = kbus_match_replier(dev, r.nmatch);
-		if (!r.replier)
+		p.replier = kbus_match_replier(dev, p.nmatch);
+		if (!p.replier)
 			return -EADDRNOTAVAIL;
 	}
 	if (kbus_is_reply(msg)) {
-		r.requester = kbus_find_ksock(dev, msg->to);
-		if (!r.requester) {
-			/* Nobody left to answer: the replier owes nothing. */
-			kbus_owed_remove(&ks->owed, msg->in_reply_to);
-			return -EADDRNOTAVAIL;
-		}
-		if (!kbus_idtable_contains(&r.requester->outstanding,
-					   msg->in_reply_to))
-			return -ECONNREFUSED;
+		err = kbus_find_answered(&p);
+		if (err)
+			return err;
 	}
-	if (r.replier && msg->to && r.replier->ksock->id != msg->to)
+	if (p.replier && msg->to && p.replier->ksock->id != msg->to)
 		return -EPIPE;
+	if (p.replier) {
+		err = kbus_req_accept(ks->wr.req, msg->id);
+		if (err)
+			return err;
+		p.req = ks->wr.req;
+	}
 
-	err = kbus_route_run(&r);
-	if (err)
+	err = kbus_plan_run(&p);
+	if (err) {
+		if (p.req)
+			kbus_req_unaccept(p.req);
 		return err;
-	if (r.requester)
-		kbus_owed_remove(&ks->owed, msg->in_reply_to);
+	}
+	if (p.req)
+		ks->wr.req = NULL;	/* its requester's outstanding set has it */
 	kbus_trace(dev, "ksock %u sent [%u:%u] %.*s\n", ks->id,
 		   msg->id.network_id, msg->id.serial_num, msg->name_len,
 		   msg->name);
 	return 0;
 }
 
-static void kbus_end_sending(struct kbus_ksock *ks)
+/* The written message is done with: sent, failed or discarded. */
+void kbus_end_sending(struct kbus_ksock *ks)
 {
-	if (ks->wr.sending) {
-		ks->wr.sending = false;
-		ks->dev->num_sending--;
-	}
+	lockdep_assert_held(&ks->dev->lock);
+	kbus_sending_end(ks);
+	kbus_req_free(ks->dev, ks->wr.req);
+	ks->wr.req = NULL;
 	kbus_wstate_reset(ks);
 }
 
@@ -417,6 +498,7 @@ int kbus_send(struct kbus_ksock *ks, struct kbus_msg_id *id_out)
 	struct kbus_dev *dev = ks->dev;
 	int err;
 
+	lockdep_assert_held(&ks->io_lock);
 	if (!ks->wr.started)
 		return -ENOMSG;
 	if (!ks->wr.complete) {
@@ -434,16 +516,27 @@ int kbus_send(struct kbus_ksock *ks, struct kbus_msg_id *id_out)
 	if (mutex_lock_interruptible(&dev->lock))
 		return -ERESTARTSYS;
 	err = kbus_send_locked(ks, ks->wr.sending, id_out);
-	if (err == -EAGAIN) {
-		if (!ks->wr.sending) {
-			ks->wr.sending = true;
-			dev->num_sending++;
-		}
-	} else {
+	if (err == -EAGAIN)
+		kbus_sending_start(ks);
+	else
 		kbus_end_sending(ks);
-	}
 	mutex_unlock(&dev->lock);
 	return err;
+}
+
+/*
+ * DISCARD (spec 6.10) and close: drop the written message, pending or not.
+ * Called with ks->io_lock held (or at release).
+ */
+void kbus_discard(struct kbus_ksock *ks)
+{
+	if (ks->wr.sending) {
+		mutex_lock(&ks->dev->lock);
+		kbus_end_sending(ks);
+		mutex_unlock(&ks->dev->lock);
+	} else {
+		kbus_wstate_reset(ks);
+	}
 }
 
 /*
@@ -456,15 +549,17 @@ bool kbus_poll_retry(struct kbus_ksock *ks)
 	struct kbus_msg_id id;
 	int err;
 
+	lockdep_assert_held(&ks->io_lock);
+	lockdep_assert_held(&ks->dev->lock);
 	err = kbus_send_locked(ks, true, &id);
 	if (err == -EAGAIN)
 		return false;
 
-	if (err && kbus_is_request(msg)) {
+	if (err && kbus_is_request(msg) && ks->wr.req) {
 		/* The sender gets an answer for the request it sent. */
-		kbus_push_status(ks, err == -EADDRNOTAVAIL ?
-				 KBUS_MSG_NAME_REPLIER_DISAPPEARED :
-				 KBUS_MSG_NAME_ERROR_SENDING, 0, msg->id);
+		kbus_req_pending_status(ks, err == -EADDRNOTAVAIL ?
+					KBUS_MSG_NAME_REPLIER_DISAPPEARED :
+					KBUS_MSG_NAME_ERROR_SENDING);
 	}
 	/* A failed pending Reply or Announcement is dropped (spec 18.14). */
 	kbus_end_sending(ks);
