@@ -3,7 +3,9 @@
 MAXMSGS accepts any count, so the bound is on bytes: a Ksock's queue holds
 at most ``kbus_max_ksock_bytes`` of messages (entire lengths) and a device
 at most ``kbus_max_device_bytes`` (queued copies, messages being read and
-messages being written). A copy that would pass a bound counts as "full":
+messages being written), of which one user may hold at most half of what is
+left (test_hardening.py has the users' shares). A copy that would pass a
+bound counts as "full":
 a plain listener misses it, ALL_OR_FAIL gives EBUSY, a mandatory recipient
 gives EBUSY (or EAGAIN with ALL_OR_WAIT), and a write that would pass the
 device bound fails with ENOMEM. Nothing already queued is lost.
@@ -39,6 +41,7 @@ def _big(flags: int = 0) -> Announcement:
 
 def test_default_bounds_are_8_mib_per_ksock_and_64_mib_per_device() -> None:
     assert _param("kbus_max_ksock_bytes") == 8 * MiB
+    assert _param("kbus_max_user_bytes") == 32 * MiB
     assert _param("kbus_max_device_bytes") == 64 * MiB
 
 
@@ -87,8 +90,9 @@ def test_the_device_bound_covers_all_queues_together(
     for _ in range(30):
         sender.send_msg(_big())
     total = sum(h.num_messages() for h in hogs)
-    assert total * SIZE <= 1 * MiB
-    assert total >= (1 * MiB) // SIZE - 3  # every copy that fitted was made
+    # one user (everything here is root's): half of the device
+    assert total * SIZE <= 1 * MiB // 2
+    assert total >= (1 * MiB // 2) // SIZE - 3  # every copy that fitted was made
     with raises_errno(errno.EBUSY):
         sender.send_msg(_big(flags=FAIL))
 
@@ -112,7 +116,8 @@ def test_half_written_messages_count_against_the_device_bound(
     module_loader: Callable[..., None], ksock: KsockFactory
 ) -> None:
     size = 300_000
-    module_loader(f"kbus_max_device_bytes={2 * size + 10_000}")
+    # one user holds at most half of the device: two headers, not three
+    module_loader(f"kbus_max_device_bytes={4 * size + 10_000}")
     writers = [ksock() for _ in range(3)]
     name = b"$.Mem.Write"
     data_len = size - calc_entire_message_len(len(name), 0)
