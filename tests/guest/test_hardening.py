@@ -357,6 +357,22 @@ def test_closing_a_replier_that_owes_many_answers_is_linear(
     assert large / small < 16, f"1000 owed: {small:.4f} s, 8000 owed: {large:.4f} s"
 
 
+def test_a_ksock_that_is_its_own_replier_closes_owing_and_holding_nothing(
+    ksock: KsockFactory,
+) -> None:
+    """Requests a Ksock sent to itself, queued and popped, end with it: no
+    answer goes into the queue being emptied, and no byte stays charged."""
+    k = ksock()
+    k.bind("$.H.Self", replier=True)
+    for _ in range(3):
+        k.send_msg(Request("$.H.Self", b"me"))
+    raw.nextmsg(k.fileno())  # one popped and owed, two still queued
+    assert k.num_unreplied_to() == 1
+    k.close()
+    assert 0 not in users_table()
+    assert util.ksock_ids_in_stats() == []
+
+
 # --------------------------------------------------------------------------
 # 5. Per-user accounting
 

@@ -296,6 +296,7 @@ static int kbus_release(struct inode *inode, struct file *file)
 	xa_erase(&dev->ksock_ids, ks->id);
 	kbus_end_sending(ks);
 	kbus_rstate_reset(ks);
+	kbus_requests_close_requester(ks);
 
 	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
 		kbus_unqueue(qe);
@@ -307,7 +308,7 @@ static int kbus_release(struct inode *inode, struct file *file)
 		cond_resched();
 	}
 	kbus_unbind_all(ks);
-	kbus_requests_close(ks);
+	kbus_requests_close_replier(ks);
 
 	list_del(&ks->dev_list);
 	ks->user->ksocks--;

@@ -431,7 +431,8 @@ void kbus_req_popped(struct kbus_req *req, struct kbus_ksock *replier);
 void kbus_req_replier_gone(struct kbus_dev *dev, struct kbus_req *req,
 			   const char *why, u32 from);
 void kbus_req_pending_status(struct kbus_ksock *ks, const char *name);
-void kbus_requests_close(struct kbus_ksock *ks);
+void kbus_requests_close_requester(struct kbus_ksock *ks);
+void kbus_requests_close_replier(struct kbus_ksock *ks);
 
 /* kbus_bindings.c */
 struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,

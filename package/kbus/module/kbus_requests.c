@@ -270,6 +270,7 @@ static void kbus_push_reserved(struct kbus_ksock *ks, struct kbus_qentry *qe,
 	struct kbus_msg *msg = qe->msg;
 	u32 len = strlen(name);
 
+	WARN_ON(ks->closing);
 	msg->name_len = len;
 	msg->body_len = KBUS_PADDED_NAME_LEN(len);
 	msg->data = msg->body + msg->body_len;
@@ -332,11 +333,32 @@ void kbus_req_pending_status(struct kbus_ksock *ks, const char *name)
 }
 
 /*
- * ks closes: the requests it owes get $.KBUS.Replier.Ignored, the ones it
- * sent stop waiting (a replier's answer then fails with EADDRNOTAVAIL and
- * clears what it owes). Its queue was emptied first (GoneAway).
+ * ks closes, step one: the requests it sent stop waiting (a replier's
+ * answer then fails with EADDRNOTAVAIL and clears what it owes). First, so
+ * that nothing is answered into the queue being emptied.
  */
-void kbus_requests_close(struct kbus_ksock *ks)
+void kbus_requests_close_requester(struct kbus_ksock *ks)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_req *req, *tmp;
+
+	lockdep_assert_held(&dev->lock);
+	WARN_ON(!ks->closing);
+	list_for_each_entry_safe(req, tmp, &ks->outstanding, out_list) {
+		kbus_req_unreserve(dev, req);
+		/* Left indexed while its replier may still answer it. */
+		kbus_req_detach_requester(dev, req,
+					  !req->queued && !req->replier);
+		kbus_req_maybe_free(dev, req);
+		cond_resched();
+	}
+}
+
+/*
+ * ks closes, last step: the requests it popped and owes get
+ * $.KBUS.Replier.Ignored (its queue was emptied first: GoneAway).
+ */
+void kbus_requests_close_replier(struct kbus_ksock *ks)
 {
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_req *req, *tmp;
@@ -345,14 +367,6 @@ void kbus_requests_close(struct kbus_ksock *ks)
 	list_for_each_entry_safe(req, tmp, &ks->owed, owed_list) {
 		kbus_req_replier_gone(dev, req, KBUS_MSG_NAME_REPLIER_IGNORED,
 				      ks->id);
-		cond_resched();
-	}
-	list_for_each_entry_safe(req, tmp, &ks->outstanding, out_list) {
-		kbus_req_unreserve(dev, req);
-		/* Left indexed while its replier may still answer it. */
-		kbus_req_detach_requester(dev, req,
-					  !req->queued && !req->replier);
-		kbus_req_maybe_free(dev, req);
 		cond_resched();
 	}
 }
