@@ -66,3 +66,14 @@ error(Status, "$.KBUS.X")
 error(Announcement("$.A").set_want_reply)
 print(MessageId(0, 1) + 2, MessageId(0, 1) < MessageId(0, 2), OrigFrom(1, 2) == OrigFrom(1, 2))
 print(repr(MessageId(3, 4)), str(OrigFrom(5, 6)))
+
+# from_bytes keeps each class's rules on both interpreters
+error(Reply.from_bytes, Message("$.R", b"not a reply").to_bytes())
+linked = Message(
+    "$.A", b"a", in_reply_to=MessageId(0, 1), orig_from=OrigFrom(1, 2), final_to=OrigFrom(3, 4)
+)
+print(repr(Announcement.from_bytes(linked.to_bytes())))
+print(repr(Request.from_bytes(Message("$.Q", flags=2).to_bytes())))
+print(repr(Reply.from_bytes(linked.to_bytes())), repr(Status.from_bytes(linked.to_bytes())))
+error(Message.from_bytes, b"Kbus")
+error(Message.from_bytes, Message("$.M").to_bytes()[:-4])

@@ -387,8 +387,9 @@ def test_from_bytes_round_trip() -> None:
     copy = Message.from_bytes(raw)
     assert copy == original
     assert copy.to_bytes() == raw
+    assert raw is original.to_bytes()  # no copy: the message is its entire form
     assert not copy.is_pointy()
-    assert original.is_pointy()
+    assert not original.is_pointy()
     assert copy.extract() == original.extract()
     assert Message.from_bytes(bytearray(raw)) == original
     assert Message.from_bytes(memoryview(raw)) == original
@@ -423,40 +424,53 @@ def test_entire_message_write_length_is_exact() -> None:
     # §18.21 fix: never write ctypes' trailing structure padding.
     for name, data in (("$.Fred", b""), ("$.Fred", b"abc1234"), ("$.a", b"1234")):
         copy = Message.from_bytes(Message(name, data).to_bytes())
-        assert len(copy._bytes_to_write()) == copy.total_length()
-        assert copy._bytes_to_write() == copy.to_bytes()
-        if LP64:
-            # The ctypes structure itself may be longer than the message.
-            assert ctypes.sizeof(copy.msg) >= copy.total_length()
+        assert len(copy.to_bytes()) == copy.total_length()
+        assert len(Message(name, data).to_bytes()) == calc_entire_message_len(len(name), len(data))
 
 
 # ---------------------------------------------------------------------------
-# Pointy messages
+# msg: the ctypes view of the header
 
 
-def test_pointy_message_header_points_into_kept_buffers() -> None:
-    msg = Message("$.Fred", data=b"abc1234")
+def test_msg_is_a_view_of_the_header() -> None:
+    msg = Message("$.Fred", data=b"abc1234", to=3, flags=0x10, id=MessageId(0, 9))
     hdr = msg.msg
     assert isinstance(hdr, _MessageHeaderStruct)
+    assert hdr is msg.msg
+    assert ctypes.sizeof(hdr) == MSG_HEADER_LEN
     assert hdr.start_guard == Message.START_GUARD
     assert hdr.end_guard == Message.END_GUARD
-    assert hdr.name_len == 6
-    assert hdr.data_len == 7
-    assert hdr.name is not None and hdr.data is not None
-    assert ctypes.string_at(hdr.name, 8) == b"$.Fred\0\0"
-    assert ctypes.string_at(hdr.data, 8) == b"abc1234\0"
-    written = msg._bytes_to_write()
-    assert len(written) == MSG_HEADER_LEN
-    assert written == bytes(hdr)
+    assert (hdr.name_len, hdr.data_len, hdr.to, hdr.flags) == (6, 7, 3, 0x10)
+    assert hdr.id == MessageId(0, 9)
+    # entire form: the name and data follow the header, the pointers are NULL
+    assert hdr.name is None and hdr.data is None
+    assert bytes(hdr) == msg.to_bytes()[:MSG_HEADER_LEN]
 
 
-def test_pointy_message_without_data_has_null_data_pointer() -> None:
-    msg = Message("$.Fred")
-    assert isinstance(msg.msg, _MessageHeaderStruct)
-    assert msg.msg.data is None
-    assert msg.msg.data_len == 0
-    assert msg.data is None
-    assert Message("$.Fred", data=b"").msg.data is None
+@pytest.mark.parametrize("received", [False, True])
+def test_msg_fields_are_readable_and_writable(received: bool) -> None:
+    msg = Message("$.Fred", b"xyz", from_=2, id=MessageId(0, 5), flags=3)
+    if received:  # as read from a Ksock
+        msg = Message.from_bytes(msg.to_bytes())
+    assert msg.msg.flags == 3
+    assert msg.msg.from_ == 2
+    msg.msg.to = 7
+    msg.msg.flags = 0x8
+    msg.msg.id.serial_num = 6
+    msg.msg.in_reply_to = MessageId(0, 4)
+    assert (msg.to, msg.flags, msg.id, msg.in_reply_to) == (7, 8, MessageId(0, 6), MessageId(0, 4))
+    assert msg.is_urgent() and msg.is_reply()
+    assert (msg.name, msg.data) == ("$.Fred", b"xyz")
+    again = Message.from_bytes(msg.to_bytes())
+    assert again == msg
+    assert again.to == 7
+    # and the other way round: the view sees changes made through methods
+    msg.set_urgent(False)
+    assert msg.msg.flags == 0
+
+
+# ---------------------------------------------------------------------------
+# Pointy headers (message_from_parts)
 
 
 def test_message_from_parts() -> None:
@@ -847,6 +861,8 @@ def test_from_message() -> None:
     assert copy == msg
     assert copy is not msg
     assert copy.msg is not msg.msg
+    copy.msg.to = 9
+    assert msg.to == 1
     other = Message.from_message(msg, data="text", to=4, from_=5, flags=0, id=MessageId(1, 1))
     assert other.name == "$.Fred"
     assert other.extract() == (MessageId(1, 1), None, 4, 5, None, None, 0, "$.Fred", b"text")
@@ -1292,10 +1308,9 @@ def fake_ksock(
     ksock = Ksock.__new__(Ksock)
     ksock.which = 0
     ksock.name = "/dev/kbus0"
-    ksock.mode = "read/write"
     fd = open(device, "r+b", buffering=0)
     assert isinstance(fd, io.FileIO)
-    ksock.fd = fd
+    ksock._attach(fd, "read/write")
     yield ksock, kernel, device
     ksock.close()
 
@@ -1326,16 +1341,17 @@ def test_ksock_context_manager_does_not_suppress(
     assert ksock.fd is None
 
 
-def test_ksock_write_msg_pointy_and_entire(fake_ksock: tuple[Ksock, FakeKernel, Path]) -> None:
+def test_ksock_write_msg_writes_the_entire_form(
+    fake_ksock: tuple[Ksock, FakeKernel, Path],
+) -> None:
     ksock, kernel, device = fake_ksock
-    pointy = Message("$.Fred", b"abc1234")
-    ksock.write_msg(pointy)
-    assert device.read_bytes() == bytes(pointy.msg)
-    assert len(device.read_bytes()) == MSG_HEADER_LEN
-    entire = Message.from_bytes(pointy.to_bytes())
-    ksock.write_msg(entire)
-    assert len(device.read_bytes()) == MSG_HEADER_LEN + entire.total_length()
-    assert device.read_bytes()[MSG_HEADER_LEN:] == pointy.to_bytes()
+    built = Message("$.Fred", b"abc1234")
+    ksock.write_msg(built)
+    assert device.read_bytes() == built.to_bytes()
+    assert len(device.read_bytes()) == built.total_length()
+    received = Message.from_bytes(built.to_bytes())
+    ksock.write_msg(received)
+    assert device.read_bytes() == built.to_bytes() * 2
     assert ksock.write_data(b"xyz") == 3
     assert device.read_bytes().endswith(b"xyz")
 
@@ -1514,10 +1530,9 @@ def test_ksock_read_only_cannot_write(tmp_path: Path) -> None:
     ksock = Ksock.__new__(Ksock)
     ksock.which = 0
     ksock.name = "/dev/kbus0"
-    ksock.mode = "read"
     fd = open(device, "rb", buffering=0)
     assert isinstance(fd, io.FileIO)
-    ksock.fd = fd
+    ksock._attach(fd, "read")
     try:
         with pytest.raises(OSError):
             ksock.write_msg(Message("$.Fred"))

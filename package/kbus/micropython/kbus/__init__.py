@@ -11,7 +11,7 @@ instead of ``ctypes`` and ``fcntl``.  Differences: package/kbus/micropython/READ
 
 from kbus import common as abi
 from kbus.ksock import Ksock, read_bindings
-from kbus.messages import (
+from kbus.messages import (  # the message core, kbus/core.py
     MSG_HEADER_LEN,
     Announcement,
     Message,

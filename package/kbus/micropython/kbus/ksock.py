@@ -4,21 +4,30 @@ MicroPython's unix port has no ``fcntl`` and no ``os.read``/``os.write``, so
 ``open``, ``read``, ``write``, ``ioctl`` and ``close`` are libc's, called
 through the ``ffi`` module; structure arguments are packed with ``struct``
 and ``uctypes.addressof``.  Kernel errors surface as :class:`OSError` with the
-kernel's errno, as in the CPython package.
+kernel's errno, as in the CPython package, which this follows in what it does
+about them: ioctls interrupted by a signal (EINTR) are repeated, reads and
+writes that KBUS reports as interrupted before taking any byte (EAGAIN) too;
+the id of a send held up by ALL_OR_WAIT is kept (``complete_send()``);
+``wait_for_msg`` polls until a message has been read or the time is up.
+There is no lock: MicroPython programs share a Ksock between threads at their
+own risk.
 """
 
 import errno
 import os
 import select
 import struct
+import time
 
 import ffi
 import uctypes
 
 from kbus import common as _common
-from kbus.messages import _ORDER, POINTER_SIZE, Message, MessageId
+from kbus._native import POINTER_SIZE, MessageId
+from kbus.core import _ORDER, Message, _message_from_entire
 
 _READ_RETRIES = 100
+_EINTR = getattr(errno, "EINTR", 4)
 _PROC_BINDINGS = "/proc/kbus/bindings"
 _O_RDONLY = 0
 _O_RDWR = 2
@@ -92,6 +101,7 @@ class Ksock:
         self.mode = None
         self.fd = None
         self._poller = None
+        self._pending_id = None
         fd = _c_open(self.name, flags | _O_CLOEXEC)
         if fd < 0:
             _raise_errno("open " + self.name)
@@ -106,15 +116,16 @@ class Ksock:
         return self.fd
 
     def _ioctl(self, name, arg=0):
-        """ioctl with a buffer (bytearray, updated in place) or an int."""
+        """ioctl with a buffer (bytearray, updated in place) or an int;
+        repeated when a signal interrupts it (EINTR)."""
         request = _IOCTLS[name]
-        if isinstance(arg, int):
-            result = _c_ioctl_int(self._fileno(), request, arg)
-        else:
-            result = _c_ioctl(self._fileno(), request, arg)
-        if result < 0:
-            _raise_errno("KBUS ioctl " + name)
-        return result
+        call = _c_ioctl_int if isinstance(arg, int) else _c_ioctl
+        while True:
+            result = call(self._fileno(), request, arg)
+            if result >= 0:
+                return result
+            if os.errno() != _EINTR:
+                _raise_errno("KBUS ioctl " + name)
 
     def _ioctl_u32(self, name, value=0):
         buf = bytearray(struct.pack(_U32, value & 0xFFFFFFFF))
@@ -170,11 +181,21 @@ class Ksock:
         return self._ioctl_u32("LENLEFT")
 
     def send(self):
-        """Send the message written so far; return its id."""
-        return self._id_ioctl("SEND")
+        """Send the message written so far; return its id.  On EAGAIN
+        (ALL_OR_WAIT and a full queue: the send is pending) the id is kept
+        for :meth:`complete_send` (and :meth:`last_msg_id` gives it)."""
+        buf = bytearray(8)
+        try:
+            self._ioctl("SEND", buf)
+        except OSError as e:
+            if e.args[0] == errno.EAGAIN:
+                self._pending_id = MessageId(*struct.unpack(_ID_FORMAT, buf))
+            raise
+        return MessageId(*struct.unpack(_ID_FORMAT, buf))
 
     def discard(self):
         self._ioctl("DISCARD", 0)
+        self._pending_id = None
 
     def last_msg_id(self):
         return self._id_ioctl("LASTSENT")
@@ -216,30 +237,71 @@ class Ksock:
 
     # -- reading and writing -----------------------------------------------------
 
-    def write_data(self, data):
-        """Write raw bytes (part of a message); return how many were written."""
-        data = bytes(data)
+    def _write(self, data):
         written = 0
+        retries = 0
         while written < len(data):
             chunk = data[written:] if written else data
             count = _c_write(self._fileno(), chunk, len(chunk))
             if count < 0:
-                if os.errno() == errno.EAGAIN:
-                    raise OSError(errno.EAGAIN, "write to KBUS interrupted (EAGAIN)")
+                code = os.errno()
+                if code == errno.EAGAIN and retries < _READ_RETRIES:
+                    retries += 1  # interrupted while waiting for the device lock
+                    continue
+                if code == _EINTR:
+                    continue
                 _raise_errno("write to KBUS")
             if count == 0:
                 raise OSError(errno.EIO, "KBUS write accepted no bytes")
             written += count
         return written
 
+    def write_data(self, data):
+        """Write raw bytes (part of a message); return how many were written."""
+        return self._write(bytes(data))
+
     def write_msg(self, message):
         """Write a message (its entire form) without sending it."""
-        self.write_data(message.to_bytes())
+        self._write(message._b)
 
     def send_msg(self, message):
         """Write a message and send it; return its id."""
-        self.write_msg(message)
+        self._write(message._b)
         return self.send()
+
+    def complete_send(self, timeout=None):
+        """Wait until KBUS has resolved a pending send (SEND answered EAGAIN):
+        polling for writability retries it.  Returns its id; OSError(ETIMEDOUT)
+        if still pending after ``timeout`` seconds."""
+        poller = select.poll()
+        poller.register(self._fileno(), select.POLLOUT)
+        deadline = None if timeout is None else time.ticks_add(time.ticks_ms(), int(timeout * 1000))
+        while True:
+            if deadline is None:
+                ms = -1
+            else:
+                ms = max(0, time.ticks_diff(deadline, time.ticks_ms()))
+            if poller.poll(ms):
+                break
+            if deadline is not None and time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError(errno.ETIMEDOUT, "KBUS send still pending (ALL_OR_WAIT)")
+        pending = self._pending_id
+        self._pending_id = None
+        return pending if pending is not None else self.last_msg_id()
+
+    def send_msg_and_wait(self, message, timeout=None):
+        """send_msg, and complete_send if the send is held up (ALL_OR_WAIT);
+        discarded (and OSError(ETIMEDOUT)) if still pending after ``timeout``."""
+        try:
+            return self.send_msg(message)
+        except OSError as e:
+            if e.args[0] != errno.EAGAIN:
+                raise
+        try:
+            return self.complete_send(timeout)
+        except OSError:
+            self.discard()
+            raise
 
     def read_data(self, count):
         """Read up to ``count`` bytes of the current message (b'' at its end)."""
@@ -248,7 +310,7 @@ class Ksock:
             got = _c_read(self._fileno(), buf, count)
             if got >= 0:
                 return bytes(buf[:got]) if got < count else bytes(buf)
-            if os.errno() != errno.EAGAIN:
+            if os.errno() not in (errno.EAGAIN, _EINTR):
                 _raise_errno("read from KBUS")
         raise OSError(errno.EAGAIN, "read from KBUS interrupted (EAGAIN)")
 
@@ -262,7 +324,7 @@ class Ksock:
             data += chunk
         if not data:
             return None
-        return Message.from_bytes(data)
+        return _message_from_entire(Message, data)
 
     def read_next_msg(self):
         """Pop and read the next message; None if there is none."""
@@ -277,10 +339,20 @@ class Ksock:
         if self._poller is None:
             self._poller = select.poll()
             self._poller.register(self._fileno(), select.POLLIN)
-        ms = -1 if timeout is None else int(timeout * 1000)
-        if not self._poller.poll(ms):
-            return None
-        return self.read_next_msg()
+        if timeout is None:
+            while True:
+                self._poller.poll(-1)
+                msg = self.read_next_msg()
+                if msg is not None:
+                    return msg
+        deadline = time.ticks_add(time.ticks_ms(), int(timeout * 1000))
+        while True:
+            if self._poller.poll(max(0, time.ticks_diff(deadline, time.ticks_ms()))):
+                msg = self.read_next_msg()
+                if msg is not None:
+                    return msg
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return None
 
     def fileno(self):
         """The file descriptor, for ``select.poll().register(fd, ...)``."""

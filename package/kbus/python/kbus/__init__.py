@@ -1,11 +1,12 @@
 """KBUS - a simple kernel-mediated message bus for Linux.
 
-This is the pure-Python binding.  It re-exports everything public from
+This is the pure-Python binding.  It re-exports the public names of
 :mod:`kbus.ksock` (``Ksock``, ``read_bindings``, the ctypes argument
 structures) and :mod:`kbus.messages` (``Message`` and its subclasses,
 ``MessageId``, ``OrigFrom``, ``reply_to``, ``stateful_request`` and the
-helper functions).  ABI constants (flag bits, guards, synthetic message
-names, ioctl numbers) are in :mod:`kbus.abi`.
+helper functions); ``from kbus import *`` imports exactly those.  ABI
+constants (flag bits, guards, synthetic message names, ioctl numbers) are in
+:mod:`kbus.abi`; :mod:`kbus.aio` is the asyncio interface.
 
 Typical use::
 
@@ -19,7 +20,53 @@ Typical use::
 """
 
 from kbus import abi as abi
-from kbus.ksock import *  # noqa: F403
-from kbus.messages import *  # noqa: F403
+from kbus.ksock import BindStruct, Ksock, ReplierStruct, SendResultStruct, read_bindings
+from kbus.messages import (
+    MSG_HEADER_LEN,
+    Announcement,
+    Message,
+    MessageId,
+    OrigFrom,
+    Reply,
+    Request,
+    Status,
+    c_data_as_bytes,
+    calc_entire_message_len,
+    calc_padded_data_len,
+    calc_padded_name_len,
+    hexdata,
+    hexify,
+    message_from_parts,
+    reply_to,
+    split_replier_bind_event_data,
+    stateful_request,
+)
+
+# the names of the original binding (kbus.ksock.__all__ + kbus.messages.__all__)
+__all__ = [
+    "Ksock",
+    "BindStruct",
+    "ReplierStruct",
+    "SendResultStruct",
+    "read_bindings",
+    "MessageId",
+    "OrigFrom",
+    "Message",
+    "Announcement",
+    "Request",
+    "Reply",
+    "Status",
+    "reply_to",
+    "stateful_request",
+    "split_replier_bind_event_data",
+    "hexdata",
+    "hexify",
+    "c_data_as_bytes",
+    "calc_padded_name_len",
+    "calc_padded_data_len",
+    "calc_entire_message_len",
+    "message_from_parts",
+    "MSG_HEADER_LEN",
+]
 
 __version__ = "1.0.0"

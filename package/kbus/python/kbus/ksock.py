@@ -1,33 +1,57 @@
 """The KBUS Ksock: one open file on a KBUS device (``/dev/kbus<N>``).
 
 Every kernel error surfaces as an :class:`OSError` whose ``errno`` is the
-kernel's error number (``fcntl.ioctl``, ``open``, ``read`` and ``write``
-raise it).
+kernel's error number.  What the binding does about the kernel's answers:
+
+* ioctls interrupted by a signal (``EINTR``) are repeated (CPython's
+  ``fcntl.ioctl`` does not); reads and writes that KBUS reports as
+  interrupted before it took any byte (``EAGAIN`` while waiting for the
+  device lock) are repeated too, up to a hundred times;
+* when SEND returns ``EAGAIN`` (an ``ALL_OR_WAIT`` message that a full queue
+  holds up, specification §8.4) the send stays pending in KBUS: the
+  :class:`BlockingIOError` raised carries the message's id as ``msg_id``, and
+  :meth:`Ksock.complete_send` waits (polling for writability, which retries
+  the delivery) until KBUS has resolved it;
+* :meth:`Ksock.wait_for_msg` polls (``poll``, so any fd number works) until
+  a message has actually been read or the timeout has passed;
+* a lock makes write + SEND (``send_msg``) and NEXTMSG + read
+  (``read_next_msg``) indivisible for threads sharing a Ksock.
 """
 
 from __future__ import annotations
 
-import array
 import ctypes
 import errno
 import fcntl
 import io
+import os
 import select
+import struct
+import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from kbus import abi
-from kbus.messages import Message, MessageId
+from kbus._native import MessageId
+from kbus.core import Message, _message_from_entire
+
+__all__ = ["Ksock", "BindStruct", "ReplierStruct", "SendResultStruct", "read_bindings"]
 
 _IOCTLS = abi.KBUS_IOCTLS
+_IOC_NEXTMSG = _IOCTLS["NEXTMSG"]
+_IOC_SEND = _IOCTLS["SEND"]
 
-#: How often a read that KBUS interrupted (EAGAIN while waiting for the device
-#: lock) is retried before giving up.
+#: How often a read or write that KBUS interrupted (EAGAIN while waiting for
+#: the device lock, nothing transferred) is retried before giving up.
 _READ_RETRIES = 100
 
 #: The default location of the bindings report.
 _PROC_BINDINGS = "/proc/kbus/bindings"
+
+# C unsigned int: 4 bytes, native order, on every Linux ABI
+_U32 = struct.Struct("=I")
 
 
 class BindStruct(ctypes.Structure):
@@ -70,17 +94,19 @@ class SendResultStruct(ctypes.Structure):
     msg_id: MessageId
 
 
-def _u32_buffer(value: int = 0) -> array.array[int]:
-    """A mutable 4-byte buffer for an ioctl with a u32 argument."""
-    return array.array("I", [value])  # C unsigned int: 4 bytes on every Linux ABI
-
-
 def _encode_name(name: str | bytes) -> bytes:
     if isinstance(name, str):
         return name.encode("utf-8")
     if isinstance(name, (bytes, bytearray)):
         return bytes(name)
     raise TypeError(f"a message name must be a str or bytes, not {type(name).__name__}")
+
+
+def _poll_ms(deadline: float | None) -> float | None:
+    """The poll timeout (ms) left until ``deadline`` (monotonic), None for ever."""
+    if deadline is None:
+        return None
+    return max(0.0, (deadline - time.monotonic()) * 1000.0)
 
 
 class Ksock:
@@ -92,7 +118,8 @@ class Ksock:
 
     A Ksock can be used as a context manager (closing it on exit), iterated
     over (yielding the messages currently queued), and passed to
-    ``select.select``/``select.poll`` (it has :meth:`fileno`).
+    ``select.select``/``select.poll`` (it has :meth:`fileno`).  Threads may
+    share a Ksock: each method is one indivisible step on it.
     """
 
     IOC_MAGIC = abi.KBUS_IOC_MAGIC
@@ -101,9 +128,9 @@ class Ksock:
     IOC_UNBIND = _IOCTLS["UNBIND"]
     IOC_KSOCKID = _IOCTLS["KSOCKID"]
     IOC_REPLIER = _IOCTLS["REPLIER"]
-    IOC_NEXTMSG = _IOCTLS["NEXTMSG"]
+    IOC_NEXTMSG = _IOC_NEXTMSG
     IOC_LENLEFT = _IOCTLS["LENLEFT"]
-    IOC_SEND = _IOCTLS["SEND"]
+    IOC_SEND = _IOC_SEND
     IOC_DISCARD = _IOCTLS["DISCARD"]
     IOC_LASTSENT = _IOCTLS["LASTSENT"]
     IOC_MAXMSGS = _IOCTLS["MAXMSGS"]
@@ -117,8 +144,10 @@ class Ksock:
 
     which: int
     name: str
-    mode: str | None
-    fd: io.FileIO | None
+    mode: str | None = None
+    fd: io.FileIO | None = None
+    _fileno = -1
+    _pending_id: MessageId | None = None
 
     def __init__(self, which: int = 0, mode: str = "rw") -> None:
         if mode == "r":
@@ -131,35 +160,48 @@ class Ksock:
             raise ValueError(f"Ksock mode should be 'r' or 'rw', not '{mode}'")
         self.which = which
         self.name = f"/dev/kbus{which}"
-        self.mode = None
-        self.fd = None
         fd = open(self.name, file_mode, buffering=0)  # closed by close()
         assert isinstance(fd, io.FileIO)
+        self._attach(fd, mode_text)
+
+    def _attach(self, fd: io.FileIO, mode_text: str) -> None:
+        """Make this Ksock use the open file ``fd``."""
+        # re-entrant: close() may come from a signal handler mid-operation
+        self._lock = threading.RLock()
+        self._pollers: list[select.poll] = []
         self.fd = fd
+        self._fileno = fd.fileno()
         self.mode = mode_text
 
     # -- plumbing --------------------------------------------------------------
 
-    def _file(self) -> io.FileIO:
-        if self.fd is None:
+    def _fd(self) -> int:
+        fd = self._fileno
+        if fd < 0:
             raise ValueError(f"Ksock device {self.which} is closed")
-        return self.fd
+        return fd
 
     def _ioctl(self, request: int, arg: Any = 0) -> int:
         """Call ioctl and return the kernel's return value.
 
         ``arg`` is either an int (commands without an argument) or a mutable
-        buffer (array or ctypes structure) that the kernel may read and/or
-        update in place.
+        buffer (bytearray or ctypes structure) that the kernel may read
+        and/or update in place.  A call interrupted by a signal (EINTR) is
+        made again.
         """
-        result: int = fcntl.ioctl(self._file().fileno(), request, arg, True)
-        return result
+        fd = self._fd()
+        while True:
+            try:
+                result: int = fcntl.ioctl(fd, request, arg, True)
+                return result
+            except InterruptedError:
+                continue
 
     def _ioctl_u32(self, request: int, value: int = 0) -> int:
         """ioctl with a u32 in/out argument; returns the value written back."""
-        buf = _u32_buffer(value)
+        buf = bytearray(_U32.pack(value & 0xFFFFFFFF))
         self._ioctl(request, buf)
-        return int(buf[0])
+        return int(_U32.unpack(buf)[0])
 
     def _flag_ioctl(self, request: int, value: bool, just_ask: bool) -> int:
         arg = abi.KBUS_IOC_QUERY if just_ask else (1 if value else 0)
@@ -174,11 +216,20 @@ class Ksock:
 
     def close(self) -> None:
         """Close the Ksock (which also removes all its bindings)."""
-        fd = self.fd
-        self.fd = None
-        self.mode = None
-        if fd is not None:
-            fd.close()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.acquire()
+        try:
+            fd = self.fd
+            self.fd = None
+            self.mode = None
+            self._fileno = -1
+            self._pollers = []
+            if fd is not None:
+                fd.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
     def bind(self, name: str | bytes, replier: bool = False) -> None:
         """Bind to a message name (or wildcard), as a listener or replier."""
@@ -194,25 +245,46 @@ class Ksock:
 
     def next_msg(self) -> int:
         """Pop the next message to be read; return its length, 0 if none."""
-        buf = _u32_buffer()
-        popped = self._ioctl(self.IOC_NEXTMSG, buf)
-        if popped == 0:
+        with self._lock:
+            return self._next_msg()
+
+    def _next_msg(self) -> int:
+        buf = bytearray(4)
+        if not self._ioctl(_IOC_NEXTMSG, buf):
             return 0
-        return int(buf[0])
+        return int(_U32.unpack(buf)[0])
 
     def len_left(self) -> int:
         """How many bytes of the message being read are still to be read."""
         return self._ioctl_u32(self.IOC_LENLEFT)
 
     def send(self) -> MessageId:
-        """Send the message written so far; return its id."""
-        msg_id = MessageId(0, 0)
-        self._ioctl(self.IOC_SEND, msg_id)
+        """Send the message written so far; return its id.
+
+        If KBUS answers ``EAGAIN`` (``ALL_OR_WAIT`` and a recipient's queue
+        is full) the send is pending: the :class:`BlockingIOError` raised
+        has the message's id in ``msg_id``; :meth:`complete_send` waits for
+        KBUS to resolve it, :meth:`discard` drops it.
+        """
+        with self._lock:
+            return self._send()
+
+    def _send(self) -> MessageId:
+        msg_id = MessageId()
+        try:
+            self._ioctl(_IOC_SEND, msg_id)
+        except BlockingIOError as exc:
+            # KBUS wrote the id of the (pending) message before EAGAIN
+            exc.msg_id = msg_id  # type: ignore[attr-defined]
+            self._pending_id = msg_id
+            raise
         return msg_id
 
     def discard(self) -> None:
         """Throw away the message being written (and any pending send)."""
-        self._ioctl(self.IOC_DISCARD, 0)
+        with self._lock:
+            self._ioctl(self.IOC_DISCARD, 0)
+            self._pending_id = None
 
     def last_msg_id(self) -> MessageId:
         """The id of the last message this Ksock (attempted to) send."""
@@ -280,88 +352,162 @@ class Ksock:
 
     # -- reading and writing -----------------------------------------------------
 
-    def _write_all(self, data: bytes) -> int:
-        fd = self._file()
-        view = memoryview(data)
+    def _write(self, data: bytes | bytearray) -> int:
+        """Write all of ``data``; EAGAIN (interrupted, nothing taken) retried."""
+        fd = self._fd()
+        length = len(data)
         written = 0
-        while written < len(data):
-            count = fd.write(view[written:])
-            if count is None:
-                # FileIO reports EAGAIN as None; KBUS returns it when a
-                # write is interrupted while waiting for the device lock.
-                raise BlockingIOError(errno.EAGAIN, "write to KBUS interrupted (EAGAIN)")
+        retries = 0
+        while True:
+            try:
+                count = os.write(fd, data if not written else memoryview(data)[written:])
+            except BlockingIOError:
+                # KBUS was interrupted while waiting for the device lock
+                retries += 1
+                if retries >= _READ_RETRIES:
+                    raise
+                continue
+            written += count
+            if written >= length:
+                return written
             if count == 0:  # pragma: no cover - KBUS always consumes everything
                 raise OSError(errno.EIO, "KBUS write accepted no bytes")
-            written += count
-        fd.flush()
-        return written
 
     def write_msg(self, message: Message) -> None:
-        """Write a message (without sending it).
-
-        A pointy message (one constructed from its parts) is written as its
-        header alone, whose pointers refer to buffers that ``message`` keeps
-        alive; an entire message (one constructed from bytes) is written as
-        exactly :meth:`Message.total_length` bytes.
-        """
-        self._write_all(message._bytes_to_write())
+        """Write a message (without sending it): its entire form, exactly
+        :meth:`Message.total_length` bytes."""
+        with self._lock:
+            self._write(message._b)
 
     def send_msg(self, message: Message) -> MessageId:
-        """Write a message and send it; return its id."""
-        self.write_msg(message)
-        return self.send()
+        """Write a message and send it; return its id.
+
+        For an ``ALL_OR_WAIT`` message, see :meth:`send` (``EAGAIN``) and
+        :meth:`send_msg_and_wait`.
+        """
+        with self._lock:
+            self._write(message._b)
+            return self._send()
+
+    def complete_send(self, timeout: float | None = None) -> MessageId:
+        """Wait until KBUS has resolved a pending send, then return its id.
+
+        A send is pending after SEND answered ``EAGAIN`` (an ``ALL_OR_WAIT``
+        message that a full queue holds up).  Polling the Ksock for
+        writability makes KBUS retry the delivery; the Ksock is writable
+        once the message has gone - delivered, or dropped if the retry
+        failed otherwise (for a Request, KBUS then queues a
+        ``$.KBUS.ErrorSending`` or ``$.KBUS.Replier.Disappeared`` status for
+        us).  Returns at once if nothing is pending.  Raises
+        :class:`TimeoutError` if the send is still pending after ``timeout``
+        seconds (it stays pending: call again, or :meth:`discard`).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(self._fd(), select.POLLOUT)
+        while not poller.poll(_poll_ms(deadline)):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(errno.ETIMEDOUT, "KBUS send still pending (ALL_OR_WAIT)")
+        pending = self._pending_id
+        self._pending_id = None
+        return pending if pending is not None else self.last_msg_id()
+
+    def send_msg_and_wait(self, message: Message, timeout: float | None = None) -> MessageId:
+        """:meth:`send_msg`, and if the send is held up (``ALL_OR_WAIT``
+        and a full queue), :meth:`complete_send`.  If it is still pending
+        after ``timeout`` seconds it is discarded and :class:`TimeoutError`
+        raised."""
+        try:
+            return self.send_msg(message)
+        except BlockingIOError:
+            pass
+        try:
+            return self.complete_send(timeout)
+        except TimeoutError:
+            self.discard()
+            raise
 
     def write_data(self, data: bytes) -> int:
         """Write raw bytes (part of a message); return how many were written."""
-        return self._write_all(bytes(data))
+        with self._lock:
+            return self._write(bytes(data))
 
-    def _read_some(self, count: int) -> bytes:
-        fd = self._file()
+    def _read(self, count: int) -> bytes:
+        fd = self._fd()
         for _ in range(_READ_RETRIES):
-            chunk = fd.read(count)
-            if chunk is not None:
-                return chunk
+            try:
+                return os.read(fd, count)
+            except BlockingIOError:
+                # KBUS was interrupted while waiting for the device lock
+                continue
         raise BlockingIOError(errno.EAGAIN, "read from KBUS interrupted (EAGAIN)")
 
     def read_data(self, count: int) -> bytes:
         """Read up to ``count`` bytes of the current message (b'' at its end)."""
-        return self._read_some(count)
+        with self._lock:
+            return self._read(count)
+
+    def _read_msg(self, length: int) -> Message | None:
+        data = self._read(length)
+        got = len(data)
+        if got < length and got:
+            parts = [data]
+            while got < length:
+                chunk = self._read(length - got)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+            data = b"".join(parts)
+        if not data:
+            return None
+        return _message_from_entire(Message, data)
 
     def read_msg(self, length: int) -> Message | None:
         """Read ``length`` bytes (the current message) as a Message.
 
         Returns None if nothing could be read.
         """
-        parts: list[bytes] = []
-        got = 0
-        while got < length:
-            chunk = self._read_some(length - got)
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        if got == 0:
-            return None
-        return Message.from_bytes(b"".join(parts))
+        with self._lock:
+            return self._read_msg(length)
 
     def read_next_msg(self) -> Message | None:
         """Pop and read the next message; None if there is none."""
-        length = self.next_msg()
-        if length == 0:
-            return None
-        return self.read_msg(length)
+        with self._lock:
+            length = self._next_msg()
+            if not length:
+                return None
+            return self._read_msg(length)
 
     def wait_for_msg(self, timeout: float | None = None) -> Message | None:
         """Wait until a message arrives (forever if ``timeout`` is None, else
-        for at most ``timeout`` seconds), then read it.  None on timeout."""
-        readable, _, _ = select.select([self], [], [], timeout)
-        if not readable:
-            return None
-        return self.read_next_msg()
+        for at most ``timeout`` seconds), then read it.  None on timeout.
+
+        Polls, and reads when the Ksock is readable, until a message has
+        been read: another thread reading the message first does not end
+        the wait early."""
+        self._fd()  # closed: ValueError
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pollers = self._pollers
+        try:
+            poller = pollers.pop()
+        except IndexError:
+            poller = select.poll()
+            poller.register(self._fd(), select.POLLIN)
+        try:
+            while True:
+                if poller.poll(None if deadline is None else _poll_ms(deadline)):
+                    msg = self.read_next_msg()
+                    if msg is not None:
+                        return msg
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+        finally:
+            pollers.append(poller)
 
     def fileno(self) -> int:
         """The file descriptor (for ``select``, ``poll``, ...)."""
-        return self._file().fileno()
+        return self._fd()
 
     # -- protocols --------------------------------------------------------------
 
