@@ -1,7 +1,9 @@
 # `make bench ARCH=x86_64|armhf [BENCH_ARGS=...]` (included by the top-level
 # Makefile): kbus-bench in the rig guest, booted without the STB services
 # (--noload) so that nothing else is on the bus; prints the table and writes
-# out/bench/ARCH.json.
+# out/bench/ARCH.json.  Then tests/bench/py_rtt.py (copied into the share)
+# adds the Python round trip (CPython and MicroPython) to the table and the
+# JSON: py_rtt_vs_pipe, upy_rtt_vs_pipe.
 
 BENCH_ARGS ?=
 
@@ -12,7 +14,9 @@ bench:
 else
 bench: rig-arch
 	@mkdir -p $(OUT)/bench
+	cp tests/bench/py_rtt.py $(OUT)/bench/py_rtt.py
 	$(RIG_RUN) $(ARCH) --noload --share $(OUT)/bench --timeout 3600 -- \
-		'modprobe kbus && kbus-bench $(BENCH_ARGS) --json /mnt/share/$(ARCH).json'
+		'modprobe kbus && kbus-bench $(BENCH_ARGS) --json /mnt/share/$(ARCH).json && \
+		python3 /mnt/share/py_rtt.py $(BENCH_ARGS) --json /mnt/share/$(ARCH).json'
 	@echo "bench: figures in $(OUT)/bench/$(ARCH).json"
 endif
