@@ -249,8 +249,17 @@ class Ksock:
             return self._next_msg()
 
     def _next_msg(self) -> int:
+        fd = self._fileno
+        if fd < 0:
+            raise ValueError(f"Ksock device {self.which} is closed")
         buf = bytearray(4)
-        if not self._ioctl(_IOC_NEXTMSG, buf):
+        while True:
+            try:
+                popped = fcntl.ioctl(fd, _IOC_NEXTMSG, buf, True)
+                break
+            except InterruptedError:
+                continue
+        if not popped:
             return 0
         return int(_U32.unpack(buf)[0])
 
@@ -270,9 +279,17 @@ class Ksock:
             return self._send()
 
     def _send(self) -> MessageId:
+        fd = self._fileno
+        if fd < 0:
+            raise ValueError(f"Ksock device {self.which} is closed")
         msg_id = MessageId()
         try:
-            self._ioctl(_IOC_SEND, msg_id)
+            while True:
+                try:
+                    fcntl.ioctl(fd, _IOC_SEND, msg_id, True)
+                    break
+                except InterruptedError:
+                    continue
         except BlockingIOError as exc:
             # KBUS wrote the id of the (pending) message before EAGAIN
             exc.msg_id = msg_id  # type: ignore[attr-defined]
@@ -356,8 +373,16 @@ class Ksock:
         """Write all of ``data``; EAGAIN (interrupted, nothing taken) retried."""
         fd = self._fd()
         length = len(data)
-        written = 0
-        retries = 0
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:
+            return self._write_rest(fd, data, 0, 1)
+        if written == length:
+            return written
+        return self._write_rest(fd, data, written, 0)
+
+    def _write_rest(self, fd: int, data: bytes | bytearray, written: int, retries: int) -> int:
+        length = len(data)
         while True:
             try:
                 count = os.write(fd, data if not written else memoryview(data)[written:])
@@ -448,9 +473,14 @@ class Ksock:
             return self._read(count)
 
     def _read_msg(self, length: int) -> Message | None:
-        data = self._read(length)
+        try:
+            data = os.read(self._fd(), length)
+        except BlockingIOError:
+            data = self._read(length)
         got = len(data)
-        if got < length and got:
+        if got == length:
+            return _message_from_entire(Message, data)
+        if got:
             parts = [data]
             while got < length:
                 chunk = self._read(length - got)
@@ -486,14 +516,14 @@ class Ksock:
         Polls, and reads when the Ksock is readable, until a message has
         been read: another thread reading the message first does not end
         the wait early."""
-        self._fd()  # closed: ValueError
+        fd = self._fd()  # closed: ValueError
         deadline = None if timeout is None else time.monotonic() + timeout
         pollers = self._pollers
         try:
             poller = pollers.pop()
         except IndexError:
             poller = select.poll()
-            poller.register(self._fd(), select.POLLIN)
+            poller.register(fd, select.POLLIN)
         try:
             while True:
                 if poller.poll(None if deadline is None else _poll_ms(deadline)):
