@@ -121,6 +121,11 @@ def test_exchange_across_interpreters(replier: str, requester: str) -> None:
     assert server_out.splitlines()[-1] == "replier: OK"
 
 
+@pytest.mark.parametrize("impl", ["micropython", "cpython"])
+def test_all_or_wait_send_held_up_and_completed(impl: str) -> None:
+    assert _run(impl, "exchange.py", "wait").strip() == "wait: OK"
+
+
 def test_rtt_script_round_trips_on_both() -> None:
     for impl in ("micropython", "cpython"):
         out = _run(impl, "exchange.py", "rtt", "20", "16")

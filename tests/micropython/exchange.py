@@ -10,17 +10,23 @@ python3), so that any pair can be checked against each other:
     exchange.py rtt COUNT [SIZE]       COUNT round trips between two Ksocks
                                        of this process (SIZE data bytes);
                                        prints the mean round-trip time
+    exchange.py wait                   an ALL_OR_WAIT send held up by a full
+                                       listener: EAGAIN, the id kept,
+                                       complete_send() timing out, then
+                                       finishing once there is room
 
 Each role prints "<role>: OK" (rtt: its figure) and exits 0; a failed check
 raises (exit status 1).
 """
 
+import errno
 import sys
 import time
 
-from kbus import Ksock, Request, reply_to, stateful_request
+from kbus import Announcement, Ksock, Message, Request, reply_to, stateful_request
 
 IMPL = sys.implementation.name
+EAGAIN = getattr(errno, "EAGAIN", 11)
 
 
 def check(got: object, want: object) -> None:
@@ -106,11 +112,52 @@ def rtt(count: int, size: int) -> None:
     print(f"rtt: {IMPL} {per:.1f} us per round trip ({count} round trips, {size} data bytes)")
 
 
+def wait() -> None:
+    with Ksock(0) as listener, Ksock(0) as sender:
+        name = f"$.Exchange.Wait.{listener.ksock_id()}"
+        listener.bind(name)
+        listener.set_max_messages(1)
+        sender.send_msg(Announcement(name, b"filler"))
+        try:
+            sender.send_msg(Announcement(name, b"held", flags=Message.ALL_OR_WAIT))
+        except OSError as e:
+            check(e.args[0], EAGAIN)
+        else:
+            raise AssertionError("the send was not held up")
+        held = sender.last_msg_id()
+        try:
+            sender.complete_send(0.2)
+        except OSError:  # CPython: TimeoutError, MicroPython: OSError(ETIMEDOUT)
+            pass
+        else:
+            raise AssertionError("complete_send did not time out")
+        check(listener.read_next_msg().data, b"filler")
+        check(sender.complete_send(10), held)
+        got = listener.read_next_msg()
+        check((got.id, got.data), (held, b"held"))
+        # and with send_msg_and_wait: room made before the timeout is up
+        check(
+            sender.send_msg_and_wait(Announcement(name, b"one"), 1).serial_num, held.serial_num + 1
+        )
+        try:
+            sender.send_msg_and_wait(Announcement(name, b"two", flags=Message.ALL_OR_WAIT), 0.2)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("send_msg_and_wait did not time out")
+        check(listener.read_next_msg().data, b"one")
+        sender.send_msg(Announcement(name, b"three"))  # discarded: no EALREADY
+        check([m.data for m in listener], [b"three"])
+    print("wait: OK")
+
+
 def main(args: list[str]) -> None:
     if len(args) >= 3 and args[0] == "replier":
         replier(args[1], int(args[2]))
     elif len(args) >= 3 and args[0] == "requester":
         requester(args[1], int(args[2]))
+    elif args == ["wait"]:
+        wait()
     elif len(args) >= 2 and args[0] == "rtt":
         rtt(int(args[1]), int(args[2]) if len(args) > 2 else 0)
     else:
