@@ -159,7 +159,7 @@ def test_send_all_or_wait_waits_for_room(ksock: KsockFactory) -> None:
     async def main() -> None:
         async with AsyncKsock(ksock=ksock()) as ak:
             loop = asyncio.get_running_loop()
-            loop.call_later(0.3, util.drain, listener)
+            loop.call_later(0.3, listener.read_next_msg)  # the filler
             sent = await ak.send(
                 Announcement("$.Aio.Full", b"held", flags=WAIT), timeout=20
             )
