@@ -374,6 +374,14 @@ class Message:
         encoding: str,
         errors: str,
     ) -> None:
+        # (every message is built here: the usual cases without calls)
+        if type(name) is str:
+            block = _NAMES.get(name)
+            if block is None:
+                block = _name_block(name)
+            self._n = name
+        else:
+            block = _name_block(name)
         self._b = _entire(
             _ZERO_PAIR if id is None else _pair(id, "id"),
             _ZERO_PAIR if in_reply_to is None else _pair(in_reply_to, "in_reply_to"),
@@ -382,11 +390,9 @@ class Message:
             _ZERO_PAIR if orig_from is None else _pair(orig_from, "orig_from"),
             _ZERO_PAIR if final_to is None else _pair(final_to, "final_to"),
             0 if flags is None else _u32(flags, "flags"),
-            _name_block(name),
-            _data_bytes(data, encoding, errors),
+            block,
+            data if type(data) is bytes else _data_bytes(data, encoding, errors),
         )
-        if isinstance(name, str):
-            self._n = name
 
     def _check_fields(self) -> None:
         """Enforce the subclass's constraints (hook for subclasses)."""

@@ -411,7 +411,14 @@ class Ksock:
         :meth:`send_msg_and_wait`.
         """
         with self._lock:
-            self._write(message._b)
+            fd = self._fd()
+            data = message._b
+            try:
+                written = os.write(fd, data)
+            except BlockingIOError:
+                written = self._write_rest(fd, data, 0, 1)
+            if written != len(data):
+                self._write_rest(fd, data, written, 0)
             return self._send()
 
     def complete_send(self, timeout: float | None = None) -> MessageId:
@@ -477,10 +484,18 @@ class Ksock:
             data = os.read(self._fd(), length)
         except BlockingIOError:
             data = self._read(length)
-        got = len(data)
-        if got == length:
+        if len(data) == length:
             return _message_from_entire(Message, data)
-        if got:
+        return self._read_rest(data, length)
+
+    def _read_rest(self, data: bytes, length: int) -> Message | None:
+        """The rest of a message whose first read got ``data`` (short, or
+        interrupted: b"")."""
+        got = len(data)
+        if not got:
+            data = self._read(length)
+            got = len(data)
+        if got and got < length:
             parts = [data]
             while got < length:
                 chunk = self._read(length - got)
@@ -501,13 +516,33 @@ class Ksock:
         with self._lock:
             return self._read_msg(length)
 
+    def _recv(self) -> Message | None:
+        """NEXTMSG, read and parse: the next message or None (the caller
+        holds the lock).  The round trip's hot path, in one function."""
+        fd = self._fileno
+        if fd < 0:
+            raise ValueError(f"Ksock device {self.which} is closed")
+        buf = bytearray(4)
+        while True:
+            try:
+                if not fcntl.ioctl(fd, _IOC_NEXTMSG, buf, True):
+                    return None
+                break
+            except InterruptedError:
+                continue
+        length = _U32.unpack(buf)[0]
+        try:
+            data = os.read(fd, length)
+        except BlockingIOError:
+            data = b""
+        if len(data) == length:
+            return _message_from_entire(Message, data)
+        return self._read_rest(data, length)
+
     def read_next_msg(self) -> Message | None:
         """Pop and read the next message; None if there is none."""
         with self._lock:
-            length = self._next_msg()
-            if not length:
-                return None
-            return self._read_msg(length)
+            return self._recv()
 
     def wait_for_msg(self, timeout: float | None = None) -> Message | None:
         """Wait until a message arrives (forever if ``timeout`` is None, else
@@ -527,7 +562,8 @@ class Ksock:
         try:
             while True:
                 if poller.poll(None if deadline is None else _poll_ms(deadline)):
-                    msg = self.read_next_msg()
+                    with self._lock:
+                        msg = self._recv()
                     if msg is not None:
                         return msg
                 if deadline is not None and time.monotonic() >= deadline:
