@@ -321,11 +321,23 @@ static int kbus_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* What poll can tell without the locks (the common case). */
+static __poll_t kbus_poll_unlocked(struct kbus_ksock *ks)
+{
+	__poll_t mask = 0;
+
+	if (READ_ONCE(ks->count) || READ_ONCE(ks->num_setaside))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (ks->can_write && !READ_ONCE(ks->wr.sending))
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	return mask;
+}
+
 static __poll_t kbus_poll(struct file *file, poll_table *wait)
 {
 	struct kbus_ksock *ks = file->private_data;
 	struct kbus_dev *dev = ks->dev;
-	__poll_t mask = 0;
+	__poll_t mask;
 
 	/*
 	 * Both queues, always: whoever adds the Ksock to epoll before a send
@@ -333,26 +345,25 @@ static __poll_t kbus_poll(struct file *file, poll_table *wait)
 	 */
 	poll_wait(file, &ks->read_wait, wait);
 	poll_wait(file, &ks->write_wait, wait);
+	/*
+	 * Only a pending ALL_OR_WAIT send needs the locks: poll retries it
+	 * (spec 8.4). A signal while waiting for them gives the unlocked view.
+	 */
+	if (!READ_ONCE(ks->wr.sending))
+		return kbus_poll_unlocked(ks);
 	if (mutex_lock_interruptible(&ks->io_lock))
-		goto unlocked;
+		return kbus_poll_unlocked(ks);
 	if (mutex_lock_interruptible(&dev->lock)) {
 		mutex_unlock(&ks->io_lock);
-		goto unlocked;
+		return kbus_poll_unlocked(ks);
 	}
+	mask = 0;
 	if (ks->count || ks->num_setaside)
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (ks->can_write && (!ks->wr.sending || kbus_poll_retry(ks)))
 		mask |= EPOLLOUT | EPOLLWRNORM;
 	mutex_unlock(&dev->lock);
 	mutex_unlock(&ks->io_lock);
-	return mask;
-
-unlocked:
-	/* A signal came first: what can be told without the locks. */
-	if (READ_ONCE(ks->count) || READ_ONCE(ks->num_setaside))
-		mask |= EPOLLIN | EPOLLRDNORM;
-	if (ks->can_write && !READ_ONCE(ks->wr.sending))
-		mask |= EPOLLOUT | EPOLLWRNORM;
 	return mask;
 }
 

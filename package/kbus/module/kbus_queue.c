@@ -4,6 +4,7 @@
  * set-aside list.
  */
 #include <linux/overflow.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -103,10 +104,11 @@ void kbus_push(struct kbus_qentry *qe)
 		list_add(&qe->list, &ks->queue);
 	else
 		list_add_tail(&qe->list, &ks->queue);
-	ks->count++;
+	WRITE_ONCE(ks->count, ks->count + 1);
 	ks->queued_bytes += qe->charge.bytes;
 	ks->last_pushed_seq = qe->msg->seq;
-	wake_up_interruptible(&ks->read_wait);
+	/* A reader, not a writer: the sender goes on to its other copies. */
+	wake_up_interruptible_sync_poll(&ks->read_wait, EPOLLIN | EPOLLRDNORM);
 }
 
 /* Take a copy off its queue; its bytes stay charged (to whoever takes it). */
@@ -116,7 +118,7 @@ void kbus_unqueue(struct kbus_qentry *qe)
 
 	lockdep_assert_held(&ks->dev->lock);
 	list_del(&qe->list);
-	ks->count--;
+	WRITE_ONCE(ks->count, ks->count - 1);
 	ks->queued_bytes -= qe->charge.bytes;
 }
 
@@ -164,15 +166,15 @@ void kbus_setaside_add(struct kbus_setaside *sa, struct kbus_ksock *ks,
 	sa->msg = kbus_msg_get(msg);
 	list_add_tail(&sa->list, &dev->setaside);
 	dev->num_setaside++;
-	ks->num_setaside++;
+	WRITE_ONCE(ks->num_setaside, ks->num_setaside + 1);
 	/* Set-aside events make the Ksock readable (spec 18.10). */
-	wake_up_interruptible(&ks->read_wait);
+	wake_up_interruptible_poll(&ks->read_wait, EPOLLIN | EPOLLRDNORM);
 }
 
 static void kbus_setaside_free(struct kbus_dev *dev, struct kbus_setaside *sa)
 {
 	list_del(&sa->list);
-	sa->ksock->num_setaside--;
+	WRITE_ONCE(sa->ksock->num_setaside, sa->ksock->num_setaside - 1);
 	dev->num_setaside--;
 	if (!dev->num_setaside)
 		dev->setaside_tragic = false;
