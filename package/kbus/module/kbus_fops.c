@@ -236,6 +236,7 @@ static int kbus_open(struct inode *inode, struct file *file)
 	mutex_init(&ks->io_lock);
 	INIT_LIST_HEAD(&ks->bindings);
 	INIT_LIST_HEAD(&ks->queue);
+	spin_lock_init(&ks->qlock);
 	INIT_LIST_HEAD(&ks->outstanding);
 	INIT_LIST_HEAD(&ks->owed);
 	INIT_LIST_HEAD(&ks->send_list);
@@ -358,7 +359,7 @@ static __poll_t kbus_poll(struct file *file, poll_table *wait)
 		return kbus_poll_unlocked(ks);
 	}
 	mask = 0;
-	if (ks->count || ks->num_setaside)
+	if (kbus_ksock_count(ks) || ks->num_setaside)
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (ks->can_write && (!ks->wr.sending || kbus_poll_retry(ks)))
 		mask |= EPOLLOUT | EPOLLWRNORM;
@@ -440,40 +441,13 @@ static int kbus_ioc_replier(struct kbus_ksock *ks, void __user *argp)
 	return b ? 1 : 0;
 }
 
-/* NEXTMSG (spec 6.7): pop the next message and make it the one to read. */
-static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
+/* Make the popped copy qe the message to read; returns its length. */
+static u32 kbus_start_read(struct kbus_ksock *ks, struct kbus_qentry *qe)
 {
-	struct kbus_dev *dev = ks->dev;
 	struct kbus_message_header *hdr = &ks->rd.hdr;
-	struct kbus_qentry *qe;
-	struct kbus_msg *msg;
-	u32 len = 0;
-	int ret = 0;
+	struct kbus_msg *msg = qe->msg;
 
-	if (mutex_lock_interruptible(&ks->io_lock))
-		return -ERESTARTSYS;
-	if (mutex_lock_interruptible(&dev->lock)) {
-		mutex_unlock(&ks->io_lock);
-		return -ERESTARTSYS;
-	}
-	kbus_rstate_reset(ks);
-	if (list_empty(&ks->queue)) {
-		/*
-		 * Never strand set-aside events (18.10); when one cannot come
-		 * up, say so rather than "no message".
-		 */
-		ret = kbus_setaside_promote(ks);
-		if (ret)
-			goto out;
-	}
-	qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
-	if (!qe)
-		goto out;
-	msg = qe->msg;
-	kbus_unqueue(qe);
-	if (qe->req)
-		kbus_req_popped(qe->req, ks);
-
+	lockdep_assert_held(&ks->io_lock);
 	hdr->start_guard = KBUS_MSG_START_GUARD;
 	hdr->id = msg->id;
 	hdr->in_reply_to = msg->in_reply_to;
@@ -489,11 +463,57 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 	ks->rd.msg = msg;
 	ks->rd.charge = qe->charge;
 	ks->rd.total = KBUS_HDR_LEN + msg->body_len + 4;
-	len = ks->rd.total;
 	memset(&qe->charge, 0, sizeof(qe->charge));
 	qe->msg = NULL;
-	kbus_qentry_free(dev, qe);
+	kbus_qentry_free(ks->dev, qe);
+	return ks->rd.total;
+}
 
+/*
+ * NEXTMSG (spec 6.7): pop the next message and make it the one to read.
+ * A plain message is taken under the Ksock's own locks only; a request to
+ * answer, or one with set-aside events behind it, under dev->lock too.
+ */
+static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_qentry *qe;
+	u32 len = 0;
+	int ret = 0;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	kbus_rstate_reset(ks);
+	qe = kbus_pop_plain(ks);
+	if (qe) {
+		len = kbus_start_read(ks, qe);
+		mutex_unlock(&ks->io_lock);
+		kbus_room_appeared(dev);
+		return put_user(len, argp) ? -EFAULT : 1;
+	}
+
+	if (mutex_lock_interruptible(&dev->lock)) {
+		mutex_unlock(&ks->io_lock);
+		return -ERESTARTSYS;
+	}
+	if (!kbus_ksock_count(ks)) {
+		/*
+		 * Never strand set-aside events (18.10); when one cannot come
+		 * up, say so rather than "no message".
+		 */
+		ret = kbus_setaside_promote(ks);
+		if (ret)
+			goto out;
+	}
+	spin_lock(&ks->qlock);
+	qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
+	spin_unlock(&ks->qlock);
+	if (!qe)
+		goto out;
+	kbus_unqueue(qe);
+	if (qe->req)
+		kbus_req_popped(qe->req, ks);
+	len = kbus_start_read(ks, qe);
 	kbus_setaside_promote(ks);
 	kbus_room_appeared(dev);
 	ret = 1;
@@ -573,7 +593,7 @@ static int kbus_ioc_u32(struct file *file, struct kbus_ksock *ks,
 		val = ks->max_messages;
 		break;
 	case KBUS_IOC_NUMMSGS:
-		val = ks->count + ks->num_setaside;
+		val = kbus_ksock_count(ks) + ks->num_setaside;
 		break;
 	case KBUS_IOC_UNREPLIEDTO:
 		val = ks->num_owed;

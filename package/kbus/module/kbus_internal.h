@@ -12,10 +12,15 @@
  *	counts, counters and flags. Never held across a copy of message
  *	bytes from or to user space (pointy names and data are copied before
  *	it is taken); only small ioctl arguments are copied under it.
+ *   ksock->qlock (spinlock): that Ksock's queue (the list, its count and
+ *	bytes). Messages are queued under dev->lock and qlock; a plain
+ *	message is taken off under qlock and io_lock only (NEXTMSG's fast
+ *	path), so readers under dev->lock see the count and bytes go down
+ *	at any time, never up.
  *   dev->acct_lock (spinlock): the byte accounting (dev->mem, each user's
  *	bytes and usages) and the list of Ksocks waiting to send. Taken for
  *	a few instructions by whoever charges or gives back bytes, with or
- *	without the locks above.
+ *	without the locks above; never with a qlock held.
  *
  * A sent message is one reference-counted struct kbus_msg shared by every
  * recipient; each queue holds a small struct kbus_qentry per copy with that
@@ -266,13 +271,15 @@ struct kbus_ksock {
 	wait_queue_head_t write_wait;
 	struct list_head send_list;	/* dev->sending (dev->acct_lock) */
 
+	spinlock_t qlock;		/* the queue: see above */
+	struct list_head queue;
+	u32 count;
+	unsigned long queued_bytes;	/* charged bytes of the queue */
+
 	/* Under dev->lock from here on. */
 	struct list_head bindings;	/* this Ksock's bindings */
 	u32 num_bindings;
-	struct list_head queue;
-	u32 count;
 	u32 max_messages;
-	unsigned long queued_bytes;	/* charged bytes of the queue */
 	unsigned long reserved_bytes;	/* charged for outstanding answers */
 	struct list_head outstanding;	/* kbus_req it sent, unanswered */
 	u32 num_outstanding;
@@ -282,7 +289,6 @@ struct kbus_ksock {
 	u32 max_owed;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
-	u64 last_pushed_seq;
 	u32 num_setaside;
 	bool closing;
 
@@ -404,6 +410,9 @@ struct kbus_qentry *kbus_qentry_alloc(gfp_t gfp);
 void kbus_qentry_free(struct kbus_dev *dev, struct kbus_qentry *qe);
 void kbus_push(struct kbus_qentry *qe);
 void kbus_unqueue(struct kbus_qentry *qe);
+struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks);
+u32 kbus_ksock_count(const struct kbus_ksock *ks);
+unsigned long kbus_ksock_queued_bytes(const struct kbus_ksock *ks);
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
 struct kbus_ksock *kbus_find_ksock(struct kbus_dev *dev, u32 id);
 struct kbus_msg *kbus_synthetic(struct kbus_dev *dev, const char *name,

@@ -147,7 +147,7 @@ static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 		kbus_write_position(ks, &wpos, &part);
 		seq_printf(m, "    ksock %u last msg %u:%u queue %u of %u\n",
 			   ks->id, ks->last_msg_id_sent.network_id,
-			   ks->last_msg_id_sent.serial_num, ks->count,
+			   ks->last_msg_id_sent.serial_num, kbus_ksock_count(ks),
 			   ks->max_messages);
 		seq_printf(m, "      read byte %u of %u, wrote byte %u of %s (%sfinished), %ssending\n",
 			   READ_ONCE(ks->rd.pos), READ_ONCE(ks->rd.total),

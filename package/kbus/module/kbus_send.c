@@ -71,8 +71,9 @@ static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
 {
 	struct kbus_dev *dev = p->dev;
 	unsigned long size = kbus_msg_size(p->msg);
-	unsigned long bytes = ks->queued_bytes + ks->reserved_bytes + size;
-	u64 used = (u64)ks->count + ks->num_outstanding;
+	unsigned long bytes = kbus_ksock_queued_bytes(ks) + ks->reserved_bytes +
+			      size;
+	u64 used = (u64)kbus_ksock_count(ks) + ks->num_outstanding;
 	struct kbus_qentry *qe;
 	int err;
 
