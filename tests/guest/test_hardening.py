@@ -63,24 +63,8 @@ def _param(name: str) -> int:
     return int((PARAMS / name).read_text())
 
 
-def as_user(
-    uid: int, body: Callable[[ChildConn], object], timeout: int = 60
-) -> util.Child:
-    """A child that drops to uid (and gid uid, no groups), then runs body."""
-
-    def target(conn: ChildConn) -> object:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-        return body(conn)
-
-    return util.Child(target, timeout=timeout)
-
-
-def run_as(uid: int, body: Callable[[], object], timeout: int = 60) -> object:
-    """Run body as uid in a child and return its result."""
-    with as_user(uid, lambda conn: body(), timeout) as child:
-        return child.result(timeout)
+as_user = util.as_user
+run_as = util.run_as
 
 
 def write_header(fd: int, name: bytes, data_len: int) -> None:

@@ -6,6 +6,7 @@
  * Bindings are bounded per Ksock, per user and per device (module
  * parameters kbus_max_*_bindings): a BIND beyond a bound fails with ENOSPC.
  */
+#include <linux/cred.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -114,6 +115,11 @@ int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	lockdep_assert_held(&dev->lock);
 	if (replier && kbus_name_is(name, len, KBUS_MSG_NAME_REPLIER_BIND_EVENT))
 		return -EBADMSG;
+	if (replier && !kbus_policy_allows(dev, KBUS_POLICY_OWN, name, len,
+					   current_cred())) {
+		dev->denied_binds++;
+		return -EPERM;
+	}
 	if (replier && kbus_find_exact_replier(dev, name, len))
 		return -EADDRINUSE;
 	err = kbus_binding_room(ks);

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/pid.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -232,6 +233,7 @@ static int kbus_open(struct inode *inode, struct file *file)
 	ks->pid = task_tgid_nr(current);
 	ks->can_write = file->f_mode & FMODE_WRITE;
 	ks->privileged = capable(CAP_SYS_ADMIN);
+	ks->cred = get_cred(file->f_cred);
 	ks->max_messages = CONFIG_KBUS_DEF_MAX_MESSAGES;
 	mutex_init(&ks->io_lock);
 	INIT_LIST_HEAD(&ks->bindings);
@@ -281,6 +283,7 @@ err_user:
 err_unlock:
 	mutex_unlock(&dev->lock);
 err_free:
+	put_cred(ks->cred);
 	kfree(ks);
 	return err;
 }
@@ -318,6 +321,7 @@ static int kbus_release(struct inode *inode, struct file *file)
 	mutex_unlock(&dev->lock);
 
 	mutex_destroy(&ks->io_lock);
+	put_cred(ks->cred);
 	kfree(ks);
 	return 0;
 }
@@ -665,6 +669,51 @@ static int kbus_ioc_discard(struct kbus_ksock *ks)
 	return 0;
 }
 
+/* MSGCREDS: who sent the message being read, as of its SEND. */
+static int kbus_ioc_msgcreds(struct kbus_ksock *ks, void __user *argp)
+{
+	struct kbus_msg_creds creds = {};
+	struct kbus_msg *msg;
+
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	msg = ks->rd.msg;
+	if (!msg) {
+		mutex_unlock(&ks->io_lock);
+		return -ENOMSG;
+	}
+	if (msg->cred) {
+		creds.uid = from_kuid_munged(current_user_ns(), msg->cred->euid);
+		creds.gid = from_kgid_munged(current_user_ns(), msg->cred->egid);
+		creds.pid = pid_vnr(msg->pid);
+	} else {
+		creds.uid = (u32)-1;
+		creds.gid = (u32)-1;
+		creds.flags = KBUS_CREDS_SYNTHETIC;
+	}
+	mutex_unlock(&ks->io_lock);
+	return copy_to_user(argp, &creds, sizeof(creds)) ? -EFAULT : 0;
+}
+
+static int kbus_ioc_setpolicy(struct file *file, struct kbus_ksock *ks,
+			      void __user *argp)
+{
+	if (!kbus_may_admin(file, ks->dev))
+		return -EPERM;
+	return kbus_policy_load(ks->dev, argp);
+}
+
+static int kbus_ioc_filtered(struct kbus_ksock *ks, u32 __user *argp)
+{
+	u32 val;
+
+	if (mutex_lock_interruptible(&ks->dev->lock))
+		return -ERESTARTSYS;
+	val = ks->filtered;
+	mutex_unlock(&ks->dev->lock);
+	return put_user(val, argp) ? -EFAULT : 0;
+}
+
 static int kbus_ioc_newdevice(u32 __user *argp)
 {
 	u32 index;
@@ -718,6 +767,12 @@ static long kbus_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kbus_ioc_switch(file, ks, argp, cmd);
 	case KBUS_IOC_NEWDEVICE:
 		return kbus_ioc_newdevice(argp);
+	case KBUS_IOC_MSGCREDS:
+		return kbus_ioc_msgcreds(ks, argp);
+	case KBUS_IOC_SETPOLICY:
+		return kbus_ioc_setpolicy(file, ks, argp);
+	case KBUS_IOC_FILTERED:
+		return kbus_ioc_filtered(ks, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -137,6 +137,8 @@ struct kbus_msg {
 	struct kbus_orig_from final_to;
 	u32 flags;			/* WANT_YOU_TO_REPLY is per copy */
 	kuid_t uid;			/* the sender's user (the actor) */
+	const struct cred *cred;	/* the sender's, at SEND; NULL: KBUS's */
+	struct pid *pid;		/* the sender's thread group */
 	u32 name_len;
 	u32 data_len;
 	u32 body_len;			/* padded name + padded data */
@@ -261,6 +263,7 @@ struct kbus_ksock {
 	pid_t pid;
 	bool can_write;
 	bool privileged;		/* opened with CAP_SYS_ADMIN */
+	const struct cred *cred;	/* the opener's (listen policy) */
 	struct list_head dev_list;	/* dev->ksocks, newest first */
 
 	struct mutex io_lock;		/* wr and rd */
@@ -289,6 +292,7 @@ struct kbus_ksock {
 	u32 max_owed;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
+	u32 filtered;			/* messages the policy withheld */
 	u32 num_setaside;
 	bool closing;
 
@@ -331,6 +335,13 @@ struct kbus_dev {
 	struct list_head setaside;	/* oldest first */
 	u32 num_setaside;
 	bool setaside_tragic;
+
+	struct kbus_pdb *policy;	/* NULL: none (kbus_policy.c) */
+	struct kbus_name_key *policy_keys;	/* scratch */
+	struct kbus_pnode **policy_nodes;	/* scratch */
+	u64 denied_binds;
+	u64 denied_sends;
+	u64 filtered;
 };
 
 /*
@@ -374,6 +385,14 @@ void kbus_sending_start(struct kbus_ksock *ks);
 void kbus_sending_end(struct kbus_ksock *ks);
 bool kbus_is_sending(struct kbus_ksock *ks);
 
+/* What a name index is searched with: prefix[0..plen) then "last" (if not 0). */
+struct kbus_name_key {
+	const char *prefix;
+	u32 plen;
+	char last;
+	u32 hash;
+};
+
 /* kbus_names.c */
 int kbus_names_init(void);
 int kbus_check_name(const char *name, u32 len, bool allow_wildcard);
@@ -386,6 +405,8 @@ struct kbus_name_node *kbus_node_get(struct kbus_dev *dev, const char *name,
 				     u32 len);
 void kbus_node_put(struct kbus_dev *dev, struct kbus_name_node *node);
 u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len);
+u32 kbus_name_hash(const char *name, u32 len);
+u32 kbus_cover_keys(const char *name, u32 len, struct kbus_name_key *keys);
 struct kbus_binding *kbus_match_replier(struct kbus_dev *dev, u32 nmatch);
 
 /* kbus_queue.c */
@@ -442,6 +463,22 @@ void kbus_req_replier_gone(struct kbus_dev *dev, struct kbus_req *req,
 void kbus_req_pending_status(struct kbus_ksock *ks, const char *name);
 void kbus_requests_close_requester(struct kbus_ksock *ks);
 void kbus_requests_close_replier(struct kbus_ksock *ks);
+
+/* kbus_policy.c */
+struct kbus_pdb;
+struct kbus_pnode;
+struct seq_file;
+int kbus_policy_init(struct kbus_dev *dev);
+void kbus_policy_exit(struct kbus_dev *dev);
+void kbus_policy_free(struct kbus_pdb *pol);
+int kbus_policy_load(struct kbus_dev *dev, const struct kbus_policy __user *arg);
+bool kbus_policy_allows(struct kbus_dev *dev, u8 action, const char *name,
+			u32 len, const struct cred *cred);
+u32 kbus_policy_listen_prepare(struct kbus_dev *dev, const char *name,
+			       u32 len);
+bool kbus_policy_may_listen(struct kbus_dev *dev, u32 nnodes,
+			    const struct cred *cred);
+void kbus_policy_show(struct seq_file *m, struct kbus_dev *dev);
 
 /* kbus_bindings.c */
 struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,

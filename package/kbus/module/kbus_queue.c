@@ -3,7 +3,9 @@
  * KBUS kernel message bus: messages, queue entries, queues and the
  * set-aside list.
  */
+#include <linux/cred.h>
 #include <linux/overflow.h>
+#include <linux/pid.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -33,7 +35,12 @@ struct kbus_msg *kbus_msg_alloc(u32 name_len, u32 data_len, gfp_t gfp)
 
 static void kbus_msg_release(struct kref *ref)
 {
-	kvfree(container_of(ref, struct kbus_msg, ref));
+	struct kbus_msg *msg = container_of(ref, struct kbus_msg, ref);
+
+	if (msg->cred)
+		put_cred(msg->cred);
+	put_pid(msg->pid);
+	kvfree(msg);
 }
 
 void kbus_msg_put(struct kbus_msg *msg)

@@ -137,7 +137,74 @@ struct kbus_replier_bind_event_data {
 #define KBUS_IOC_NEWDEVICE		_IOR(KBUS_IOC_MAGIC, 16, char *)
 #define KBUS_IOC_REPORTREPLIERBINDS	_IOWR(KBUS_IOC_MAGIC, 17, char *)
 #define KBUS_IOC_MAXMSGSIZE		_IOWR(KBUS_IOC_MAGIC, 18, char *)
-#define KBUS_IOC_MAXNR			18
+
+/*
+ * Additions of this implementation (not in the original KBUS). Their
+ * arguments have the same layout on 32- and 64-bit user space (pointers are
+ * carried in __u64), and their ioctl numbers encode the real sizes.
+ */
+
+/* The credentials of the sender of a message, as they were at its SEND. */
+struct kbus_msg_creds {
+	__u32 uid;		/* effective uid, in the reader's user namespace */
+	__u32 gid;		/* effective gid, likewise */
+	__u32 pid;		/* thread group id, in the reader's pid namespace
+				 * (0 if not visible there)
+				 */
+	__u32 flags;		/* KBUS_CREDS_* */
+};
+
+/* KBUS made the message itself (status, bind event): no sender. */
+#define KBUS_CREDS_SYNTHETIC	0x1
+
+/* MSGCREDS: the credentials of the message NEXTMSG made current to read. */
+#define KBUS_IOC_MSGCREDS	_IOR(KBUS_IOC_MAGIC, 19, struct kbus_msg_creds)
+
+/*
+ * SETPOLICY: replace a device's access policy (needs CAP_SYS_ADMIN or the
+ * device node's owner). "rules" points to num_rules rules, each a struct
+ * kbus_policy_rule followed by its name_len bytes of name pattern, padded
+ * with zeros to a multiple of 4; size is their total length in bytes. No
+ * rules and default KBUS_POLICY_ALLOW remove the policy.
+ */
+struct kbus_policy {
+	__u32 magic;		/* KBUS_POLICY_MAGIC */
+	__u32 version;		/* KBUS_POLICY_VERSION */
+	__u32 default_effect;	/* KBUS_POLICY_ALLOW or KBUS_POLICY_DENY */
+	__u32 num_rules;
+	__u32 size;
+	__u32 reserved;		/* 0 */
+	__u64 rules;		/* user address of the rules */
+};
+
+struct kbus_policy_rule {
+	__u8 action;		/* KBUS_POLICY_OWN/LISTEN/SEND */
+	__u8 effect;		/* KBUS_POLICY_ALLOW or KBUS_POLICY_DENY */
+	__u8 subject;		/* KBUS_POLICY_EVERYONE/USER/GROUP */
+	__u8 reserved;		/* 0 */
+	__u32 id;		/* uid or gid (in the caller's user namespace) */
+	__u32 name_len;		/* name pattern, wildcards allowed */
+	__u32 reserved2;	/* 0 */
+};
+
+#define KBUS_POLICY_MAGIC	0x6b506f6c	/* "kPol" */
+#define KBUS_POLICY_VERSION	1
+#define KBUS_POLICY_DENY	0
+#define KBUS_POLICY_ALLOW	1
+#define KBUS_POLICY_OWN		1	/* bind as the replier */
+#define KBUS_POLICY_LISTEN	2	/* receive as a listener */
+#define KBUS_POLICY_SEND	3	/* send (requests and announcements) */
+#define KBUS_POLICY_EVERYONE	0
+#define KBUS_POLICY_USER	1
+#define KBUS_POLICY_GROUP	2
+#define KBUS_POLICY_MAX_RULES	65536
+
+#define KBUS_IOC_SETPOLICY	_IOW(KBUS_IOC_MAGIC, 20, struct kbus_policy)
+
+/* FILTERED: how many messages the policy withheld from this Ksock. */
+#define KBUS_IOC_FILTERED	_IOR(KBUS_IOC_MAGIC, 21, __u32)
+
+#define KBUS_IOC_MAXNR			21
 
 /* Names of the messages KBUS itself generates. */
 #define KBUS_MSG_NAME_REPLIER_GONEAWAY		"$.KBUS.Replier.GoneAway"
