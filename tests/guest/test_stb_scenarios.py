@@ -436,7 +436,7 @@ def test_a_slow_logger_overflows_visibly_and_never_blocks_the_decoder(
             wait_state(logger["pid"], "T")
             result = burst(client, burst_commands(count), window=32, timeout=120)
             assert result.ok == count, result.text()
-            # the decoder announces after replying: a Status request makes
+            # the decoder announces before replying; a Status request also makes
             # sure its last event is out before the logger runs again
             assert client.decoder("Status").ok
             assert queue_length(logger["ksock"]) == LOGGER_QUEUE
@@ -518,6 +518,42 @@ def test_killed_decoder_gives_goneaway_which_is_logged_and_init_restarts_it(
         if line.name == DECODER + "Event.Started" and line.from_ == new["ksock"]
     ]
     assert started
+
+
+def test_recorder_follows_what_the_decoder_did_not_what_it_was_asked(
+    services: None,
+) -> None:
+    """A Tune the decoder never carries out (stopped, then killed with it
+    queued) changes nothing in the recorder: it follows the decoder's events,
+    not its listener copies of the requests."""
+    with Client() as client:
+        assert client.decoder("Tune", channel=5).ok
+        before = client.recorder("Status").fields
+        assert (before["state"], before["channel"]) == ("playing", "5"), before
+        decoder = ready("decoder")
+        os.kill(decoder["pid"], signal.SIGSTOP)
+        try:
+            wait_state(decoder["pid"], "T")
+            tune = client.send(DECODER + "Tune", {"channel": 77})
+            # the recorder has its copy of the Tune (bus order) but no event
+            rec = client.recorder("Status").fields
+            assert (rec["state"], rec["channel"], rec["seq"]) == (
+                "playing",
+                "5",
+                before["seq"],
+            ), rec
+            follow = client.recorder("Start")
+            assert follow.ok and follow.fields["channel"] == "5", follow.text()
+        finally:
+            os.kill(decoder["pid"], signal.SIGKILL)  # the Tune is abandoned
+        gone = client.wait(tune, timeout=120)
+        assert gone.is_status, gone.text()
+        wait_respawned("decoder", decoder["pid"])
+        rec = client.recorder("Status").fields
+        assert rec["state"] == "stopped" and "channel" not in rec, rec
+        assert int(rec["decoder_starts"]) == int(before["decoder_starts"]) + 1
+        stopped = client.recorder("Stop", rec=follow.fields["rec"])
+        assert stopped.fields["channel"] == "5", stopped.text()
 
 
 def test_stateful_recording_session_detects_a_replaced_recorder_with_epipe(
