@@ -18,12 +18,13 @@
  * interrupted (the executable's definition takes precedence over libc's for
  * the library too, shared or static).
  */
-static int kt_write_eagain;	/* how many writes to fail with EAGAIN */
+static int kt_eagain_fd = -1;	/* the file descriptor whose writes fail */
+static int kt_write_eagain;	/* how many of them */
 static int kt_writes_failed;
 
 ssize_t write(int fd, const void *buf, size_t count)
 {
-	if (kt_write_eagain > 0) {
+	if (fd == kt_eagain_fd && kt_write_eagain > 0) {
 		kt_write_eagain--;
 		kt_writes_failed++;
 		errno = EAGAIN;
@@ -839,6 +840,7 @@ static void ksock_write_data_retries_eagain(void)
 	char buf[8] = { 0 };
 
 	KT_CHECK(pipe(p) == 0);
+	kt_eagain_fd = p[1];	/* left open if the test fails: no other fd gets it */
 	kt_writes_failed = 0;
 	kt_write_eagain = 3;
 	KT_OK(kbus_ksock_write_data(p[1], (const uint8_t *)"hello", 5));
@@ -849,6 +851,7 @@ static void ksock_write_data_retries_eagain(void)
 	kt_write_eagain = 1000000;
 	KT_ERR(kbus_ksock_write_data(p[1], (const uint8_t *)"x", 1), -EAGAIN);
 	kt_write_eagain = 0;
+	kt_eagain_fd = -1;
 	close(p[0]);
 	close(p[1]);
 }
