@@ -563,6 +563,10 @@ def test_recorder_resyncs_after_its_queue_was_full() -> None:
     recorder = RecorderService(service_args())
     recorder.ksock = fake
     recorder.dispatch(event("Started", b"pid=1 ksock=5 state=stopped seq=0", 5, 20))
+    recorder.queue_limit = 10  # as the service loop finds it
+    recorder.before_message(9)
+    recorder.after_batch()
+    assert not [m for m in fake.sent if m.is_request()]
     recorder.before_message(10)
     recorder.after_batch()
     asks = [m for m in fake.sent if m.is_request()]

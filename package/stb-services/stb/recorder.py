@@ -314,8 +314,7 @@ class RecorderService(Service):
                 self.need_resync = True
 
     def before_message(self, queued: int) -> None:
-        assert self.ksock is not None
-        if queued >= self.ksock.max_messages() and not self.need_resync:
+        if self.queue_limit and queued >= self.queue_limit and not self.need_resync:
             self.log.warning("queue full (%d): decoder events may be lost", queued)
             self.need_resync = True
 

@@ -91,6 +91,7 @@ class Service:
         self.handled = 0
         self.errors = 0
         self.queue_full_seen = 0
+        self.queue_limit = 0  # the Ksock's queue limit (MAXMSGS), once running
         self._answered: MessageId | None = None  # the last request answered
         self._wake_r = -1
         self._wake_w = -1
@@ -232,7 +233,7 @@ class Service:
         return 0
 
     def _loop(self, ksock: Ksock) -> None:
-        limit = ksock.max_messages()
+        limit = self.queue_limit = ksock.max_messages()
         while not self.stopping:
             readable, _, _ = select.select([ksock.fileno(), self._wake_r], [], [], 5.0)
             if self._wake_r in readable:
