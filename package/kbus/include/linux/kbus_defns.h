@@ -11,19 +11,22 @@
 #ifndef _UAPI_LINUX_KBUS_DEFNS_H
 #define _UAPI_LINUX_KBUS_DEFNS_H
 
+/*
+ * In user space this header leaves no macro defined outside the KBUS_
+ * prefix: no BIT(), and __user (which marks the user pointers for the
+ * kernel) only while it is read, unless the includer had its own.
+ */
 #ifdef __KERNEL__
-#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/ioctl.h>
 #else
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <linux/types.h>
 #ifndef __user
 #define __user
-#endif
-#ifndef BIT
-#define BIT(n) (1U << (n))
+#define KBUS_DEFNS_UNDEF_USER
 #endif
 #endif
 
@@ -71,30 +74,38 @@ struct kbus_message_header {
 /* A header followed by name, data and the final end guard. */
 struct kbus_entire_message {
 	struct kbus_message_header header;
+#ifdef __cplusplus
+	__extension__	/* ISO C++ has no flexible array member; g++ takes it so */
+#endif
 	__u32 rest[];
 };
 
 #define KBUS_MAX_NAME_LEN	1000
 
-#define KBUS_PADDED_NAME_LEN(name_len)	(4 * (((name_len) + 1 + 3) / 4))
-#define KBUS_PADDED_DATA_LEN(data_len)	(4 * (((data_len) + 3) / 4))
+/*
+ * Lengths in bytes, and indices of __u32 words in kbus_entire_message.rest,
+ * of the parts of an entire message. They are computed in 64 bits (__u64),
+ * so that no u32 length wraps them, whatever the size of size_t.
+ */
+#define KBUS_PADDED_NAME_LEN(name_len)	(((__u64)(name_len) + 4) & ~(__u64)3)
+#define KBUS_PADDED_DATA_LEN(data_len)	(((__u64)(data_len) + 3) & ~(__u64)3)
 
 #define KBUS_ENTIRE_MSG_LEN(name_len, data_len)				\
-	(sizeof(struct kbus_entire_message) +				\
+	((__u64)sizeof(struct kbus_entire_message) +			\
 	 KBUS_PADDED_NAME_LEN(name_len) +				\
 	 KBUS_PADDED_DATA_LEN(data_len) + 4)
 
-#define KBUS_ENTIRE_MSG_DATA_INDEX(name_len)	(((name_len) + 1 + 3) / 4)
+#define KBUS_ENTIRE_MSG_DATA_INDEX(name_len)	(KBUS_PADDED_NAME_LEN(name_len) >> 2)
 #define KBUS_ENTIRE_MSG_END_GUARD_INDEX(name_len, data_len)		\
-	(((name_len) + 1 + 3) / 4 + ((data_len) + 3) / 4)
+	((KBUS_PADDED_NAME_LEN(name_len) + KBUS_PADDED_DATA_LEN(data_len)) >> 2)
 
 /* Message flags. Bits 16-31 belong to applications: KBUS never touches them. */
-#define KBUS_BIT_WANT_A_REPLY		BIT(0)
-#define KBUS_BIT_WANT_YOU_TO_REPLY	BIT(1)
-#define KBUS_BIT_SYNTHETIC		BIT(2)
-#define KBUS_BIT_URGENT			BIT(3)
-#define KBUS_BIT_ALL_OR_WAIT		BIT(8)
-#define KBUS_BIT_ALL_OR_FAIL		BIT(9)
+#define KBUS_BIT_WANT_A_REPLY		0x00000001U
+#define KBUS_BIT_WANT_YOU_TO_REPLY	0x00000002U
+#define KBUS_BIT_SYNTHETIC		0x00000004U
+#define KBUS_BIT_URGENT			0x00000008U
+#define KBUS_BIT_ALL_OR_WAIT		0x00000100U
+#define KBUS_BIT_ALL_OR_FAIL		0x00000200U
 
 /* Argument of BIND and UNBIND. */
 struct kbus_bind_request {
@@ -115,6 +126,9 @@ struct kbus_replier_bind_event_data {
 	__u32 is_bind;
 	__u32 binder;
 	__u32 name_len;
+#ifdef __cplusplus
+	__extension__
+#endif
 	__u32 rest[];
 };
 
@@ -216,21 +230,24 @@ struct kbus_policy_rule {
 #define KBUS_MSG_NAME_REPLIER_BIND_EVENT	"$.KBUS.ReplierBindEvent"
 
 #ifndef __KERNEL__
-/* Name and data of a message, whether pointy or entire (user space only). */
+/*
+ * Name and data of a message, whether pointy or entire (user space only).
+ * They take a const header and give non-const pointers, as they always did:
+ * the address goes through an integer (no cast that drops const).
+ */
 static inline char *kbus_msg_name_ptr(const struct kbus_message_header *hdr)
 {
 	if (hdr->name)
 		return hdr->name;
-	return (char *)&((struct kbus_entire_message *)hdr)->rest[0];
+	return (char *)((uintptr_t)hdr + offsetof(struct kbus_entire_message, rest));
 }
 
 static inline void *kbus_msg_data_ptr(const struct kbus_message_header *hdr)
 {
-	struct kbus_entire_message *entire = (struct kbus_entire_message *)hdr;
-
 	if (hdr->name)
 		return hdr->data;
-	return (void *)&entire->rest[KBUS_ENTIRE_MSG_DATA_INDEX(hdr->name_len)];
+	return (void *)((uintptr_t)hdr + offsetof(struct kbus_entire_message, rest) +
+			(uintptr_t)KBUS_PADDED_NAME_LEN(hdr->name_len));
 }
 
 static inline __u32 *kbus_msg_end_ptr(struct kbus_entire_message *entire)
@@ -239,6 +256,11 @@ static inline __u32 *kbus_msg_end_ptr(struct kbus_entire_message *entire)
 							     entire->header.data_len)];
 }
 #endif /* !__KERNEL__ */
+
+#ifdef KBUS_DEFNS_UNDEF_USER
+#undef __user
+#undef KBUS_DEFNS_UNDEF_USER
+#endif
 
 #ifdef __cplusplus
 }
