@@ -873,6 +873,102 @@ static void bench_bindings(void)
 	json_value("wildcards_1000_vs_10", cost / base);
 }
 
+/* ---- send cost with an access policy loaded ---- */
+
+static void set_policy(int fd, int nrules)
+{
+	size_t cap = (size_t)nrules * (sizeof(struct kbus_policy_rule) + 64) + 64;
+	char *blob = calloc(1, cap);
+	struct kbus_policy pol = {
+		.magic = KBUS_POLICY_MAGIC,
+		.version = KBUS_POLICY_VERSION,
+		.default_effect = nrules ? KBUS_POLICY_DENY : KBUS_POLICY_ALLOW,
+		.num_rules = nrules,
+	};
+	size_t off = 0;
+	int i;
+
+	if (!blob)
+		die("out of memory");
+	for (i = 0; i < nrules; i++) {
+		struct kbus_policy_rule r = {
+			.effect = KBUS_POLICY_ALLOW,
+			.subject = KBUS_POLICY_USER,
+			.id = 1000 + i % 7,
+		};
+		char name[64];
+
+		/* the last three let the benchmark's sends and listener through */
+		if (i == nrules - 3)
+			snprintf(name, sizeof(name), "$.Bench.*");
+		else if (i >= nrules - 2)
+			snprintf(name, sizeof(name), "$.*");
+		else
+			snprintf(name, sizeof(name), "$.Other.Rule%d.*", i);
+		r.action = i == nrules - 1 ? KBUS_POLICY_LISTEN :
+			   i >= nrules - 3 ? KBUS_POLICY_SEND : 1 + i % 3;
+		if (i >= nrules - 3)
+			r.subject = KBUS_POLICY_EVERYONE;
+		r.name_len = strlen(name);
+		memcpy(blob + off, &r, sizeof(r));
+		off += sizeof(r);
+		memcpy(blob + off, name, r.name_len);
+		off += (r.name_len + 3) & ~3U;
+	}
+	pol.size = off;
+	pol.rules = (uintptr_t)blob;
+	if (ioctl(fd, KBUS_IOC_SETPOLICY, &pol) < 0)
+		die("SETPOLICY: %s", strerror(errno));
+	free(blob);
+}
+
+/* us per announcement sent to a name with one (full) listener. */
+static double policy_send_cost(int nrules)
+{
+	int n = quick ? 2000 : 20000;
+	int fd = ksock_open(), listener = ksock_open();
+	struct kbus_message_header hdr;
+	double t0, t1, best = 0;
+	int i, r;
+
+	set_policy(fd, nrules);
+	ksock_max_messages(listener, 1);
+	ksock_bind(listener, "$.Bench.*", 0);
+	header(&hdr, "$.Bench.Target.Name", NULL, 0, 0);
+	for (r = 0; r < SEND_ROUNDS; r++) {
+		t0 = now();
+		for (i = 0; i < n / SEND_ROUNDS; i++) {
+			struct kbus_msg_id id;
+
+			if (ksock_send(fd, &hdr, &id))
+				die("send: %s", strerror(errno));
+		}
+		t1 = now();
+		if (r == 0 || t1 - t0 < best)
+			best = t1 - t0;
+	}
+	set_policy(fd, 0);
+	close(listener);
+	close(fd);
+	return best / (n / SEND_ROUNDS) * 1e6;
+}
+
+static void bench_policy(void)
+{
+	double none = policy_send_cost(0), some = policy_send_cost(10);
+	double many = policy_send_cost(1000);
+
+	printf("\nSend cost (one announcement, a full listener) with an access policy\n");
+	printf("%10s %12s %10s\n", "rules", "us/send", "vs none");
+	printf("%10s %12.2f %10.2f\n", "none", none, 1.0);
+	printf("%10d %12.2f %10.2f\n", 10, some, some / none);
+	printf("%10d %12.2f %10.2f\n", 1000, many, many / none);
+	json_value("send_us_no_policy", none);
+	json_value("send_us_policy_10_rules", some);
+	json_value("send_us_policy_1000_rules", many);
+	json_value("policy_1000_vs_none", many / none);
+}
+
 /* ---- kernel memory ---- */
 
 static long slab_kib(void)
@@ -931,7 +1027,8 @@ static void bench_memory(void)
 
 static int is_section(const char *name)
 {
-	static const char *const sections[] = { "rtt", "throughput", "bindings", "memory" };
+	static const char *const sections[] = { "rtt", "throughput", "bindings", "policy",
+						"memory" };
 	unsigned int i;
 
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
@@ -964,7 +1061,7 @@ int main(int argc, char **argv)
 				"  --quick         fewer iterations (a smoke run)\n"
 				"  --json FILE     also write the figures as JSON\n"
 				"  --bus N         use /dev/kbusN (default 0)\n"
-				"  --only SECTION  rtt, throughput, bindings or memory\n");
+				"  --only SECTION  rtt, throughput, bindings, policy or memory\n");
 			return strcmp(argv[i], "--help") ? 2 : 0;
 		}
 	}
@@ -981,6 +1078,8 @@ int main(int argc, char **argv)
 		bench_throughput();
 	if (!only || !strcmp(only, "bindings"))
 		bench_bindings();
+	if (!only || !strcmp(only, "policy"))
+		bench_policy();
 	if (!only || !strcmp(only, "memory"))
 		bench_memory();
 	if (json) {

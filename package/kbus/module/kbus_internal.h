@@ -315,6 +315,8 @@ struct kbus_dev {
 	u32 num_bindings;
 	struct rhashtable names;	/* the name index */
 	struct kbus_name_node **matches; /* scratch: kbus_match() result */
+	struct kbus_name_key *keys;	/* scratch: kbus_match()'s keys */
+	u32 nkeys;
 	struct rhashtable requests;	/* accepted requests, by requester+id */
 	struct list_head ksocks;	/* newest first */
 	struct xarray ksock_ids;	/* id -> struct kbus_ksock */
@@ -337,7 +339,7 @@ struct kbus_dev {
 	bool setaside_tragic;
 
 	struct kbus_pdb *policy;	/* NULL: none (kbus_policy.c) */
-	struct kbus_name_key *policy_keys;	/* scratch */
+	struct kbus_name_key *policy_keys;	/* scratch (binding patterns) */
 	struct kbus_pnode **policy_nodes;	/* scratch */
 	u64 denied_binds;
 	u64 denied_sends;
@@ -474,10 +476,10 @@ void kbus_policy_free(struct kbus_pdb *pol);
 int kbus_policy_load(struct kbus_dev *dev, const struct kbus_policy __user *arg);
 bool kbus_policy_allows(struct kbus_dev *dev, u8 action, const char *name,
 			u32 len, const struct cred *cred);
-u32 kbus_policy_listen_prepare(struct kbus_dev *dev, const char *name,
-			       u32 len);
-bool kbus_policy_may_listen(struct kbus_dev *dev, u32 nnodes,
-			    const struct cred *cred);
+u32 kbus_policy_prepare(struct kbus_dev *dev);
+bool kbus_policy_allows_prepared(struct kbus_dev *dev, u32 nnodes, u8 action,
+				 const struct cred *cred);
+bool kbus_reserved_name(const char *name, u32 len);
 void kbus_policy_show(struct seq_file *m, struct kbus_dev *dev);
 
 /* kbus_bindings.c */
