@@ -1560,6 +1560,36 @@ static void ksock_new_device(void)
 	KT_ERR(kbus_ksock_new_device(k, NULL), -EINVAL);
 }
 
+/* Who sent a message: this process, as of the send; KBUS for a status. */
+static void ksock_msg_creds(void)
+{
+	kbus_ksock_t r, s;
+	kbus_message_t *msg = NULL, *got = NULL;
+	struct kbus_msg_creds creds;
+	uint32_t filtered = 9;
+
+	KT_OPEN(r, O_RDWR);
+	KT_OPEN(s, O_RDWR);
+	KT_EQ(kbus_ksock_msg_creds(r, &creds), -ENOMSG);
+	KT_OK(kbus_ksock_bind(r, "$.CTest.Creds", 0));
+	KT_OK(kbus_msg_create(&msg, "$.CTest.Creds", 13, "x", 1, 0));
+	KT_OK(kbus_ksock_send_msg(s, msg, NULL));
+	KT_OK(kbus_ksock_read_next_msg(r, &got));
+	KT_CHECK(got != NULL);
+	/* the whole message is read: its sender is still known */
+	KT_OK(kbus_ksock_msg_creds(r, &creds));
+	KT_EQ(creds.uid, (uint32_t)geteuid());
+	KT_EQ(creds.gid, (uint32_t)getegid());
+	KT_EQ(creds.pid, (uint32_t)getpid());
+	KT_EQ(creds.flags, 0);
+	KT_OK(kbus_ksock_num_filtered(r, &filtered));
+	KT_EQ(filtered, 0);
+	kbus_msg_delete(&msg);
+	kbus_msg_delete(&got);
+	KT_OK(kt_close(r));
+	KT_OK(kt_close(s));
+}
+
 static const struct kt_test tests[] = {
 	KT_TEST(abi_sizes),
 	KT_TEST(abi_header_namespace),
@@ -1586,6 +1616,7 @@ static const struct kt_test tests[] = {
 	KT_TEST(ksock_read_validates),
 	KT_TEST(ksock_write_data_retries_eagain),
 	KT_DEVICE_TEST(ksock_cloexec),
+	KT_DEVICE_TEST(ksock_msg_creds),
 	KT_DEVICE_TEST(ksock_open_close),
 	KT_DEVICE_TEST(ksock_ids),
 	KT_DEVICE_TEST(ksock_bind_unbind),

@@ -232,6 +232,25 @@ int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t *num_messages);
 int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t *num_messages);
 
 /**
+ * @brief Who sent the message being read: after kbus_ksock_next_msg() (or
+ *        kbus_ksock_read_next_msg(), which leaves it current), the sender's
+ *        effective uid and gid and its process id as they were when it was
+ *        sent, as the kernel recorded them. A message KBUS made itself has
+ *        KBUS_CREDS_SYNTHETIC in creds->flags (docs/policy.md).
+ * @param[out] creds receives them.
+ * @return 0 or -errno: -ENOMSG no message is being read.
+ */
+int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds);
+
+/**
+ * @brief How many messages the device's access policy has withheld from
+ *        this Ksock as a listener (docs/policy.md).
+ * @param[out] count receives the number.
+ * @return 0 or -errno.
+ */
+int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count);
+
+/**
  * @brief Send the message written so far (kbus_ksock_write_msg()).
  * @param[out] msg_id receives the message's id (also on -EAGAIN); may be NULL.
  * @return 0 or -errno: -ENOMSG nothing written, -EADDRNOTAVAIL no replier

@@ -179,6 +179,22 @@ int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t *num_messages)
 	return rv < 0 ? rv : 0;
 }
 
+int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds)
+{
+	if (!creds)
+		return -EINVAL;
+	memset(creds, 0, sizeof(*creds));
+	return kbus_ioctl(ksock, KBUS_IOC_MSGCREDS, creds);
+}
+
+int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count)
+{
+	if (!count)
+		return -EINVAL;
+	*count = 0;
+	return kbus_ioctl(ksock, KBUS_IOC_FILTERED, count);
+}
+
 int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t *num_messages)
 {
 	int rv;

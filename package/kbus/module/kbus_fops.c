@@ -169,6 +169,17 @@ static void kbus_rstate_reset(struct kbus_ksock *ks)
 	memset(&ks->rd, 0, sizeof(ks->rd));
 }
 
+/* Forget who sent the last message made current. */
+static void kbus_forget_sender(struct kbus_ksock *ks)
+{
+	if (ks->sender_cred)
+		put_cred(ks->sender_cred);
+	put_pid(ks->sender_pid);
+	ks->sender_cred = NULL;
+	ks->sender_pid = NULL;
+	ks->has_sender = false;
+}
+
 static ssize_t kbus_read(struct file *file, char __user *buf, size_t count,
 			 loff_t *ppos)
 {
@@ -320,6 +331,7 @@ static int kbus_release(struct inode *inode, struct file *file)
 	kbus_room_appeared(dev);
 	mutex_unlock(&dev->lock);
 
+	kbus_forget_sender(ks);
 	mutex_destroy(&ks->io_lock);
 	put_cred(ks->cred);
 	kfree(ks);
@@ -452,6 +464,11 @@ static u32 kbus_start_read(struct kbus_ksock *ks, struct kbus_qentry *qe)
 	struct kbus_msg *msg = qe->msg;
 
 	lockdep_assert_held(&ks->io_lock);
+	/* Kept after the read is done, until the next NEXTMSG. */
+	kbus_forget_sender(ks);
+	ks->has_sender = true;
+	ks->sender_cred = msg->cred ? get_cred(msg->cred) : NULL;
+	ks->sender_pid = get_pid(msg->pid);
 	hdr->start_guard = KBUS_MSG_START_GUARD;
 	hdr->id = msg->id;
 	hdr->in_reply_to = msg->in_reply_to;
@@ -488,6 +505,7 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -ERESTARTSYS;
 	kbus_rstate_reset(ks);
+	kbus_forget_sender(ks);
 	qe = kbus_pop_plain(ks);
 	if (qe) {
 		len = kbus_start_read(ks, qe);
@@ -669,23 +687,23 @@ static int kbus_ioc_discard(struct kbus_ksock *ks)
 	return 0;
 }
 
-/* MSGCREDS: who sent the message being read, as of its SEND. */
+/* MSGCREDS: who sent the message NEXTMSG last made current, at its SEND. */
 static int kbus_ioc_msgcreds(struct kbus_ksock *ks, void __user *argp)
 {
 	struct kbus_msg_creds creds = {};
-	struct kbus_msg *msg;
 
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -ERESTARTSYS;
-	msg = ks->rd.msg;
-	if (!msg) {
+	if (!ks->has_sender) {
 		mutex_unlock(&ks->io_lock);
 		return -ENOMSG;
 	}
-	if (msg->cred) {
-		creds.uid = from_kuid_munged(current_user_ns(), msg->cred->euid);
-		creds.gid = from_kgid_munged(current_user_ns(), msg->cred->egid);
-		creds.pid = pid_vnr(msg->pid);
+	if (ks->sender_cred) {
+		creds.uid = from_kuid_munged(current_user_ns(),
+					     ks->sender_cred->euid);
+		creds.gid = from_kgid_munged(current_user_ns(),
+					     ks->sender_cred->egid);
+		creds.pid = pid_vnr(ks->sender_pid);
 	} else {
 		creds.uid = (u32)-1;
 		creds.gid = (u32)-1;

@@ -266,9 +266,13 @@ struct kbus_ksock {
 	const struct cred *cred;	/* the opener's (listen policy) */
 	struct list_head dev_list;	/* dev->ksocks, newest first */
 
-	struct mutex io_lock;		/* wr and rd */
+	struct mutex io_lock;		/* wr, rd and the sender's below */
 	struct kbus_wstate wr;
 	struct kbus_rstate rd;
+	/* Who sent the message NEXTMSG last made current (MSGCREDS). */
+	bool has_sender;
+	const struct cred *sender_cred;	/* NULL: KBUS made it */
+	struct pid *sender_pid;
 
 	wait_queue_head_t read_wait;
 	wait_queue_head_t write_wait;
