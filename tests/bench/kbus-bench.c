@@ -176,6 +176,36 @@ static size_t ksock_recv(int fd, char *buf, size_t size)
 	return len;
 }
 
+/*
+ * With BATCHREAD on: wait for and read whole messages into buf (len bytes);
+ * returns how many messages came.
+ */
+static int ksock_recv_batch(int fd, char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t got = read(fd, buf, len);
+		size_t off = 0;
+		int count = 0;
+
+		nsys++;
+		if (got < 0)
+			die("batch read: %s", strerror(errno));
+		while (off < (size_t)got) {
+			const struct kbus_message_header *h = (const void *)(buf + off);
+
+			off += KBUS_ENTIRE_MSG_LEN(h->name_len, h->data_len);
+			count++;
+		}
+		if (count)
+			return count;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		nsys++;
+		if (poll(&p, 1, 10000) <= 0)
+			die("no message within 10 s");
+	}
+}
+
 static void header(struct kbus_message_header *hdr, const char *name,
 		   void *data, uint32_t data_len, uint32_t flags)
 {
@@ -633,10 +663,12 @@ static double wait_done(int fd, int listeners)
 	return (double)sum / listeners;
 }
 
-static struct fanout kbus_fanout(int listeners, size_t payload, int n, int depth)
+static struct fanout kbus_fanout(int listeners, size_t payload, int n, int depth,
+				 int batch)
 {
 	char *data = calloc(1, payload ? payload : 1);
 	size_t size = KBUS_ENTIRE_MSG_LEN(64, payload) + 64;
+	size_t batch_len = size * 16 > 65536 ? size * 16 : 65536;
 	struct kbus_message_header hdr;
 	struct fanout f;
 	int ready[2], done[2];
@@ -651,18 +683,26 @@ static struct fanout kbus_fanout(int listeners, size_t payload, int n, int depth
 		if (pid < 0)
 			die("fork: %s", strerror(errno));
 		if (pid == 0) {
-			char *buf = malloc(size);
+			char *buf = malloc(batch ? batch_len : size);
 			int lfd = ksock_open();
+			uint32_t on = 1;
 
 			if (!buf)
 				_exit(1);
 			ksock_max_messages(lfd, depth);
 			ksock_bind(lfd, "$.Bench.Speed", 0);
+			if (batch && ioctl(lfd, KBUS_IOC_BATCHREAD, &on) < 0)
+				die("BATCHREAD: %s", strerror(errno));
 			if (write(ready[1], "r", 1) != 1)
 				_exit(1);
 			nsys = 0;
-			for (i = 0; i < n; i++)
-				ksock_recv(lfd, buf, size);
+			if (batch) {
+				for (i = 0; i < n;)
+					i += ksock_recv_batch(lfd, buf, batch_len);
+			} else {
+				for (i = 0; i < n; i++)
+					ksock_recv(lfd, buf, size);
+			}
 			report_done(done[1]);
 			_exit(0);
 		}
@@ -770,29 +810,38 @@ static void bench_throughput(void)
 
 	printf("\nAnnouncement throughput (messages/s sent, every listener gets every one;\n"
 	       "floor: the same fan-out over one pipe per listener; both start once every\n"
-	       "listener is ready, each listener queues `depth` messages; system calls\n"
-	       "per message sent: the sender's / one listener's)\n");
-	printf("%9s %8s %6s %12s %12s %10s %13s %13s\n", "listeners", "payload", "depth",
-	       "kbus msg/s", "pipe msg/s", "kbus/pipe", "kbus sys", "pipe sys");
+	       "listener is ready, each listener queues `depth` messages; `batch`: the\n"
+	       "listeners read with BATCHREAD; system calls per message sent: the\n"
+	       "sender's / one listener's)\n");
+	printf("%9s %8s %6s %12s %12s %12s %10s %10s %13s %13s %13s\n", "listeners",
+	       "payload", "depth", "kbus msg/s", "batch msg/s", "pipe msg/s", "kbus/pipe",
+	       "batch/pipe", "kbus sys", "batch sys", "pipe sys");
 	for (c = 0; c < 3; c++) {
 		for (s = 0; s < 3; s++) {
 			int n = quick ? 200 : (sizes[s] > 4096 ? 500 : 2000);
 			int depth = fanout_depth(sizes[s]);
-			struct fanout k = kbus_fanout(counts[c], sizes[s], n, depth);
+			struct fanout k = kbus_fanout(counts[c], sizes[s], n, depth, 0);
+			struct fanout b = kbus_fanout(counts[c], sizes[s], n, depth, 1);
 			struct fanout p = pipe_fanout(counts[c], sizes[s], n, depth);
-			char key[80], ksys[32], psys[32];
+			char key[80], ksys[32], bsys[32], psys[32];
 
 			snprintf(ksys, sizeof(ksys), "%.1f / %.1f", k.tx_sys, k.rx_sys);
+			snprintf(bsys, sizeof(bsys), "%.1f / %.2f", b.tx_sys, b.rx_sys);
 			snprintf(psys, sizeof(psys), "%.1f / %.1f", p.tx_sys, p.rx_sys);
-			printf("%9d %8zu %6d %12.0f %12.0f %10.2f %13s %13s\n", counts[c],
-			       sizes[s], depth, k.rate, p.rate, k.rate / p.rate, ksys, psys);
+			printf("%9d %8zu %6d %12.0f %12.0f %12.0f %10.2f %10.2f %13s %13s %13s\n",
+			       counts[c], sizes[s], depth, k.rate, b.rate, p.rate,
+			       k.rate / p.rate, b.rate / p.rate, ksys, bsys, psys);
 #define KEY(fmt) (snprintf(key, sizeof(key), fmt, counts[c], sizes[s]), key)
 			json_value(KEY("announce_%dl_%zu_msgs_per_s"), k.rate);
+			json_value(KEY("announce_batch_%dl_%zu_msgs_per_s"), b.rate);
 			json_value(KEY("pipe_fanout_%dl_%zu_msgs_per_s"), p.rate);
 			json_value(KEY("announce_%dl_%zu_vs_pipe"), k.rate / p.rate);
+			json_value(KEY("announce_batch_%dl_%zu_vs_pipe"), b.rate / p.rate);
 			json_value(KEY("announce_%dl_%zu_depth"), depth);
 			json_value(KEY("announce_%dl_%zu_sender_syscalls_per_msg"), k.tx_sys);
 			json_value(KEY("announce_%dl_%zu_listener_syscalls_per_msg"), k.rx_sys);
+			json_value(KEY("announce_batch_%dl_%zu_listener_syscalls_per_msg"),
+				   b.rx_sys);
 			json_value(KEY("pipe_fanout_%dl_%zu_sender_syscalls_per_msg"), p.tx_sys);
 			json_value(KEY("pipe_fanout_%dl_%zu_listener_syscalls_per_msg"),
 				   p.rx_sys);

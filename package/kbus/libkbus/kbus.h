@@ -251,6 +251,36 @@ int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds);
 int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count);
 
 /**
+ * @brief Switch batch reading on (1) or off (0) for this Ksock: with it on,
+ *        kbus_ksock_read_batch() takes several whole messages per system
+ *        call (the BATCHREAD ioctl; not in the original KBUS).
+ * @return the previous state (0 or 1), or -errno.
+ */
+int kbus_ksock_set_batch_read(kbus_ksock_t ksock, int on);
+
+/**
+ * @brief With batch reading on: pop as many whole messages as fit in buf
+ *        (entire form, one after the other; walk them with
+ *        kbus_batch_next()). Nothing is consumed that is not returned.
+ * @return the number of bytes read (0: no message), or -errno: -EMSGSIZE
+ *         the next message does not fit in len (it stays queued: use
+ *         kbus_ksock_next_msg() and kbus_ksock_read_msg() for it).
+ */
+ssize_t kbus_ksock_read_batch(kbus_ksock_t ksock, void *buf, size_t len);
+
+/**
+ * @brief The message at *offset in a batch (len bytes from
+ *        kbus_ksock_read_batch()), copied (messages in a batch are only
+ *        4-byte aligned), moving *offset past it.
+ * @param[out] msg receives the message (free with kbus_msg_delete()), or
+ *             NULL at the end of the batch.
+ * @return 0, -EBADMSG if what is at *offset is not a whole, well-formed
+ *         message, or -ENOMEM.
+ */
+int kbus_batch_next(const void *buf, size_t len, size_t *offset,
+		    kbus_message_t **msg);
+
+/**
  * @brief Send the message written so far (kbus_ksock_write_msg()).
  * @param[out] msg_id receives the message's id (also on -EAGAIN); may be NULL.
  * @return 0 or -errno: -ENOMSG nothing written, -EADDRNOTAVAIL no replier

@@ -296,6 +296,7 @@ struct kbus_ksock {
 	u32 max_owed;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
+	bool batch_read;		/* read() returns whole messages (io_lock) */
 	u32 filtered;			/* messages the policy withheld */
 	u32 num_setaside;
 	bool closing;
@@ -438,6 +439,9 @@ void kbus_qentry_free(struct kbus_dev *dev, struct kbus_qentry *qe);
 void kbus_push(struct kbus_qentry *qe);
 void kbus_unqueue(struct kbus_qentry *qe);
 struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks);
+struct kbus_qentry *kbus_pop_plain_if(struct kbus_ksock *ks,
+				      struct kbus_qentry *want,
+				      struct kbus_msg *msg);
 u32 kbus_ksock_count(const struct kbus_ksock *ks);
 unsigned long kbus_ksock_queued_bytes(const struct kbus_ksock *ks);
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
