@@ -6,6 +6,7 @@
  *   kbus-fuzz [--seed N] [--ops N] [--seconds N] [--procs N] [--threads N]
  *             [--churn] [--max-device-bytes N] [--round R] [--round-ops N]
  *             [--no-min-activity] [--unload] [--quiet]
+ *   kbus-fuzz --scenario NAME [--unpriv] [--duration S] [--owed N] [--unload]
  *
  * Random mode is a series of rounds.  In each round --procs worker processes
  * do random open/close/bind/unbind/write/read/ioctl/poll operations on their
@@ -53,12 +54,16 @@
  * Threads mode relaxes what threads sharing a Ksock cannot know; see
  * threads_note below and README.md.
  *
+ * Scenario mode (--scenario NAME, `--scenario list`) runs one deterministic
+ * reproduction of a known defect class instead (see the scenarios table).
+ *
  * A summary (ops by kind, errors by errno, requests and answers, activity)
  * is printed at the end; the exit status is 1 on any breach, 2 on bad usage.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -70,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/klog.h>
 #include <sys/mman.h>
@@ -93,6 +99,7 @@
 #define CHURN_MIN	(20 * 1024)	/* --churn: big messages, 20 to 40 KB */
 #define CHURN_MAX	(40 * 1024)
 #define HDR_LEN		((uint32_t)sizeof(struct kbus_message_header))
+#define NOBODY		65534
 
 static const char threads_note[] =
 	"threads mode: each Ksock is 'tracked' (threads take turns to write+SEND\n"
@@ -184,7 +191,11 @@ static bool opt_unload;
 static bool opt_quiet;
 static bool opt_churn;
 static bool opt_no_min;
+static bool opt_unpriv;
 static unsigned long opt_max_dev_bytes;
+static const char *opt_scenario;
+static double opt_duration;		/* scenarios: 0 = the scenario's own */
+static uint32_t opt_owed = 8000;	/* ownedclose */
 static bool is_root;
 
 /* ---- a small seeded generator (splitmix64 / xorshift*) ---- */
@@ -222,6 +233,13 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
 }
 
 /* ---- per-process state ---- */
@@ -3316,6 +3334,22 @@ static void params_restore(void)
 	}
 }
 
+/* The kernel's own unreclaimable slab and the memory available, in kB. */
+static void meminfo(long *sunreclaim, long *available)
+{
+	char *s = read_file("/proc/meminfo"), *at;
+
+	*sunreclaim = *available = -1;
+	if (!s)
+		return;
+	at = strstr(s, "SUnreclaim:");
+	if (at)
+		*sunreclaim = strtol(at + 11, NULL, 10);
+	at = strstr(s, "MemAvailable:");
+	if (at)
+		*available = strtol(at + 13, NULL, 10);
+}
+
 /* The last bytes of the kernel log now: what comes after is this run's. */
 static void klog_marker(char *marker, size_t cap)
 {
@@ -3425,12 +3459,16 @@ static int activity_check(const struct slot *sum, uint64_t ops, uint64_t seed)
 	return 0;
 }
 
+static int run_scenario(void);
+static void list_scenarios(FILE *f);
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: kbus-fuzz [--seed N] [--ops N] [--seconds N] [--procs N] [--threads N]\n"
 		"                 [--churn] [--max-device-bytes N] [--round R] [--round-ops N]\n"
 		"                 [--no-min-activity] [--unload] [--quiet]\n"
+		"       kbus-fuzz --scenario NAME|list [--unpriv] [--duration S] [--owed N] [--unload]\n"
 		"  --seed N       the run's seed (default: from the clock; printed)\n"
 		"  --ops N        stop after about N operations in all (default 20000)\n"
 		"  --seconds N    stop starting rounds after N seconds (default 600)\n"
@@ -3442,8 +3480,12 @@ static void usage(void)
 		"  --round-ops N  operations per worker per round (default 1500)\n"
 		"  --no-min-activity  print the activity figures but do not enforce them\n"
 		"  --unload       at the end: rmmod kbus, check the kernel log\n"
-		"  --quiet        no line per round\n",
-		MAX_PROCS, MAX_THREADS);
+		"  --quiet        no line per round\n"
+		"  --scenario NAME  run one seeded scenario instead (list: the names)\n"
+		"  --unpriv       scenario: bus clients run as uid/gid %d (no parameter changed)\n"
+		"  --duration S   scenario: how long its load runs (default: its own)\n"
+		"  --owed N       ownedclose: replies owed (default 8000)\n",
+		MAX_PROCS, MAX_THREADS, NOBODY);
 	exit(2);
 }
 
@@ -3474,6 +3516,8 @@ static void parse_args(int argc, char **argv)
 			opt_churn = true;
 		} else if (!strcmp(a, "--no-min-activity")) {
 			opt_no_min = true;
+		} else if (!strcmp(a, "--unpriv")) {
+			opt_unpriv = true;
 		} else if (i + 1 < argc && !strcmp(a, "--seed")) {
 			opt_seed = num_arg(argv[++i]);
 			opt_seed_set = true;
@@ -3491,12 +3535,18 @@ static void parse_args(int argc, char **argv)
 			opt_round = (long)num_arg(argv[++i]);
 		} else if (i + 1 < argc && !strcmp(a, "--round-ops")) {
 			opt_round_ops = (uint32_t)num_arg(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--scenario")) {
+			opt_scenario = argv[++i];
+		} else if (i + 1 < argc && !strcmp(a, "--duration")) {
+			opt_duration = (double)num_arg(argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--owed")) {
+			opt_owed = (uint32_t)num_arg(argv[++i]);
 		} else {
 			usage();
 		}
 	}
 	if (opt_procs < 1 || opt_procs > MAX_PROCS || !opt_round_ops ||
-	    opt_threads < 1 || opt_threads > MAX_THREADS)
+	    opt_threads < 1 || opt_threads > MAX_THREADS || !opt_owed)
 		usage();
 }
 
@@ -3675,6 +3725,10 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	main_pid = getpid();
 	is_root = geteuid() == 0;
+	if (opt_scenario && !strcmp(opt_scenario, "list")) {
+		list_scenarios(stdout);
+		return 0;
+	}
 	if (!opt_seed_set)
 		opt_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
 	if (access("/dev/kbus0", R_OK | W_OK)) {
@@ -3701,13 +3755,19 @@ int main(int argc, char **argv)
 		       opt_max_dev_bytes, old);
 	}
 	t0 = now();
-	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (shm == MAP_FAILED) {
-		perror("kbus-fuzz: mmap");
-		return 3;
+	if (opt_scenario) {
+		failures = run_scenario();
+		if (failures < 0)
+			return 2;
+	} else {
+		shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (shm == MAP_FAILED) {
+			perror("kbus-fuzz: mmap");
+			return 3;
+		}
+		failures = random_run(&done_ops, t0);
 	}
-	failures = random_run(&done_ops, t0);
 	params_restore();
 	if (opt_unload) {
 		int rc = system("rmmod kbus");
@@ -3721,8 +3781,1483 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kbus-fuzz: FAIL: the kernel log has reports (above)\n");
 		failures++;
 	}
-	printf("kbus-fuzz: %s (seed %" PRIu64 ")\n",
-	       failures ? "FAILED" : "no invariant breach", opt_seed);
+	if (opt_scenario)
+		printf("kbus-fuzz: %s (scenario %s%s)\n",
+		       failures ? "FAILED" : "no invariant breach", opt_scenario,
+		       opt_unpriv ? ", unprivileged" : "");
+	else
+		printf("kbus-fuzz: %s (seed %" PRIu64 ")\n",
+		       failures ? "FAILED" : "no invariant breach", opt_seed);
 	return failures ? 1 : 0;
 }
 
+/* ==== scenarios: deterministic reproductions of known defect classes ==== */
+
+struct sc_shared {
+	int breaches;
+	int setup_failed;
+	int low_activity;
+};
+
+static struct sc_shared *scs;
+static const char *sc_name;
+
+static void sbreach(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void snote(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ssetup(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line to stderr in one write (several scenario processes report). */
+static void sline(const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[FAIL_LEN + 200];
+	int n = snprintf(msg, sizeof(msg), "kbus-fuzz: %s", prefix);
+
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	strcat(msg, "\n");
+	fputs(msg, stderr);
+}
+
+/* An invariant breach (to stderr, counted). */
+static void sbreach(const char *fmt, ...)
+{
+	char prefix[80];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "BREACH (scenario %s): ", sc_name);
+	va_start(ap, fmt);
+	sline(prefix, fmt, ap);
+	va_end(ap);
+	ADD(scs->breaches, 1);
+}
+
+static void snote(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("kbus-fuzz: %s: ", sc_name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* The scenario could not get the module into the state it needs (a failure too). */
+static void ssetup(const char *fmt, ...)
+{
+	char prefix[80];
+	va_list ap;
+
+	snprintf(prefix, sizeof(prefix), "scenario %s could not be set up: ", sc_name);
+	va_start(ap, fmt);
+	sline(prefix, fmt, ap);
+	va_end(ap);
+	ADD(scs->setup_failed, 1);
+}
+
+/* The activity line of a scenario: too little is a failure (not vacuous). */
+static void sactivity(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sactivity(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("  activity: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(": %s\n", ok ? "ok" : "TOO LOW");
+	if (!ok) {
+		fprintf(stderr, "kbus-fuzz: scenario %s: too little activity (see the activity line)\n",
+			sc_name);
+		ADD(scs->low_activity, 1);
+	}
+}
+
+struct sk {
+	int fd;
+	uint32_t id;
+};
+
+static int sc_dev;	/* the device this scenario process uses */
+
+static int sk_open(struct sk *s)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/dev/kbus%d", sc_dev);
+	s->id = 0;
+	s->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (s->fd < 0)
+		return -errno;
+	if (ioctl(s->fd, KBUS_IOC_KSOCKID, &s->id))
+		return -errno;
+	return 0;
+}
+
+static void sk_close(struct sk *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static int sk_bind(const struct sk *s, const char *name, bool replier)
+{
+	struct kbus_bind_request r = {
+		.is_replier = replier,
+		.name_len = (uint32_t)strlen(name),
+		.name = (char *)name,
+	};
+
+	return ioctl(s->fd, KBUS_IOC_BIND, &r) ? -errno : 0;
+}
+
+/* A u32 ioctl: 0 (or NEXTMSG's 1: a message) or -errno. */
+static int sk_u32(const struct sk *s, unsigned long cmd, uint32_t *v)
+{
+	return ioctl(s->fd, cmd, v) < 0 ? -errno : 0;
+}
+
+static uint32_t sk_get(const struct sk *s, unsigned long cmd)
+{
+	uint32_t v = 0;
+
+	ioctl(s->fd, cmd, &v);
+	return v;
+}
+
+static struct kbus_message_header sk_hdr(const char *name, uint32_t data_len,
+					 uint32_t flags)
+{
+	struct kbus_message_header h = { 0 };
+
+	h.start_guard = KBUS_MSG_START_GUARD;
+	h.end_guard = KBUS_MSG_END_GUARD;
+	h.name_len = (uint32_t)strlen(name);
+	h.data_len = data_len;
+	h.flags = flags;
+	return h;
+}
+
+static uint32_t entire_len(const char *name, uint32_t data_len)
+{
+	return (uint32_t)KBUS_ENTIRE_MSG_LEN(strlen(name), data_len);
+}
+
+/* Write the entire message in one write(): 0 or -errno. */
+static int sk_write(const struct sk *s, uint8_t *buf,
+		    const struct kbus_message_header *h, const char *name)
+{
+	size_t len = build_entire(buf, h, name, NULL);
+	ssize_t r = write(s->fd, buf, len);
+
+	if (r < 0)
+		return -errno;
+	return (size_t)r == len ? 0 : -EIO;
+}
+
+static int sk_send(const struct sk *s, struct kbus_msg_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	return ioctl(s->fd, KBUS_IOC_SEND, id) ? -errno : 0;
+}
+
+/* Write and SEND an entire message: 0 or -errno (the message discarded). */
+static int sk_post(const struct sk *s, uint8_t *buf,
+		   const struct kbus_message_header *h, const char *name,
+		   struct kbus_msg_id *id)
+{
+	int r = sk_write(s, buf, h, name);
+
+	if (r)
+		return r;
+	r = sk_send(s, id);
+	if (r == -EAGAIN)
+		ioctl(s->fd, KBUS_IOC_DISCARD, 0);
+	return r;
+}
+
+/* NEXTMSG and read the whole message: its length, 0 if none, or -errno. */
+static long sk_recv(const struct sk *s, uint8_t *buf, size_t cap)
+{
+	uint32_t len = 0;
+	char why[200];
+	long r = ioctl(s->fd, KBUS_IOC_NEXTMSG, &len);
+
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return 0;
+	if (len < HDR_LEN + 8 || len > cap) {
+		sbreach("NEXTMSG on Ksock %u gave length %u", s->id, len);
+		return -EMSGSIZE;
+	}
+	r = read(s->fd, buf, len);
+	if (r != (long)len) {
+		sbreach("read of a %u-byte message on Ksock %u: %ld %s", len, s->id,
+			r, r < 0 ? strerrorname_np(errno) : "");
+		return -EIO;
+	}
+	if (entire_problem(buf, len, why, sizeof(why))) {
+		sbreach("Ksock %u read a malformed message: %s", s->id, why);
+		return -EBADMSG;
+	}
+	return (long)len;
+}
+
+static const struct kbus_message_header *mhdr(const uint8_t *buf)
+{
+	return (const struct kbus_message_header *)buf;
+}
+
+static bool mname_is(const uint8_t *buf, const char *name)
+{
+	return mhdr(buf)->name_len == strlen(name) &&
+	       !memcmp(buf + HDR_LEN, name, strlen(name));
+}
+
+static void *map_shared(size_t len)
+{
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (m == MAP_FAILED) {
+		perror("kbus-fuzz: mmap");
+		exit(3);
+	}
+	return m;
+}
+
+static uint8_t *big_buf(void)
+{
+	uint8_t *b = malloc(512 * 1024);
+
+	if (!b) {
+		perror("kbus-fuzz: malloc");
+		exit(3);
+	}
+	return b;
+}
+
+/*
+ * Become uid and gid 65534 (nobody), keeping only the group of the device
+ * node (a member of the group that may use KBUS, as the image's kbus
+ * group; none if it is root's).
+ */
+static int drop_privileges(void)
+{
+	struct stat st;
+	gid_t g;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat("/dev/kbus0", &st))
+		return -errno;
+	g = st.st_gid;
+	if (g != 0 ? setgroups(1, &g) : setgroups(0, NULL))
+		return -errno;
+	if (setgid(NOBODY) || setuid(NOBODY))
+		return -errno;
+	if (geteuid() != NOBODY || !setuid(0))
+		return -EPERM;
+	is_root = false;
+	return 0;
+}
+
+/*
+ * Fill the byte budget the bus clients see (the device's, or their user's
+ * share of it: whichever ends first) with queued messages, then make room
+ * for about target bytes again: 16 listeners take 64 KB messages (each
+ * copy counts) until ALL_OR_FAIL fails, one more takes 4 KB ones, and
+ * then 4 KB ones are read until target bytes are free.  Needs no
+ * privilege: nothing but messages queued to Ksocks that do not read.
+ */
+#define PF_COARSE	16
+#define PF_COARSE_DATA	(64 * 1024)
+#define PF_FINE_DATA	4096
+
+struct prefill {
+	struct sk send, coarse[PF_COARSE], fine;
+	uint64_t charged;
+	uint32_t fine_queued, coarse_queued;
+	int next_coarse;
+};
+
+static void prefill_close(struct prefill *pf)
+{
+	int i;
+
+	sk_close(&pf->send);
+	sk_close(&pf->fine);
+	for (i = 0; i < PF_COARSE; i++)
+		sk_close(&pf->coarse[i]);
+}
+
+/* Read one queued filler message: the bytes freed, 0 if none. */
+static uint32_t prefill_pop(struct prefill *pf, uint8_t *buf)
+{
+	int i;
+
+	if (pf->fine_queued && sk_recv(&pf->fine, buf, 512 * 1024) > 0) {
+		pf->fine_queued--;
+		return entire_len("$.Fill.f", PF_FINE_DATA);
+	}
+	for (i = 0; i < PF_COARSE; i++) {
+		struct sk *c = &pf->coarse[pf->next_coarse];
+
+		pf->next_coarse = (pf->next_coarse + 1) % PF_COARSE;
+		if (sk_recv(c, buf, 512 * 1024) > 0)
+			return entire_len("$.Fill.c", PF_COARSE_DATA);
+	}
+	return 0;
+}
+
+/* One more 4 KB filler message: false if there is no room for it. */
+static bool prefill_push(struct prefill *pf, uint8_t *buf)
+{
+	struct kbus_message_header h = sk_hdr("$.Fill.f", PF_FINE_DATA,
+					      KBUS_BIT_ALL_OR_FAIL);
+	struct kbus_msg_id id;
+
+	if (sk_post(&pf->send, buf, &h, "$.Fill.f", &id))
+		return false;
+	pf->fine_queued++;
+	pf->charged += entire_len("$.Fill.f", PF_FINE_DATA);
+	return true;
+}
+
+static int prefill(struct prefill *pf, uint64_t target, uint8_t *buf)
+{
+	struct kbus_message_header hc = sk_hdr("$.Fill.c", PF_COARSE_DATA,
+					       KBUS_BIT_ALL_OR_FAIL);
+	uint32_t big = 0xffffffff, i;
+	uint64_t freed = 0;
+	struct kbus_msg_id id;
+	int r;
+
+	memset(pf, 0, sizeof(*pf));
+	if ((r = sk_open(&pf->send)) || (r = sk_open(&pf->fine))) {
+		ssetup("prefill: open: %s", strerror(-r));
+		return r;
+	}
+	sk_u32(&pf->fine, KBUS_IOC_MAXMSGS, &big);
+	if ((r = sk_bind(&pf->fine, "$.Fill.f", false))) {
+		ssetup("prefill: bind: %s", strerror(-r));
+		return r;
+	}
+	for (i = 0; i < PF_COARSE; i++) {
+		big = 0xffffffff;
+		if ((r = sk_open(&pf->coarse[i])) ||
+		    (r = sk_u32(&pf->coarse[i], KBUS_IOC_MAXMSGS, &big)) ||
+		    (r = sk_bind(&pf->coarse[i], "$.Fill.c", false))) {
+			ssetup("prefill: a filler Ksock: %s", strerror(-r));
+			return r;
+		}
+	}
+	for (i = 0; i < 100000; i++) {
+		r = sk_post(&pf->send, buf, &hc, "$.Fill.c", &id);
+		if (r == -ENOMEM || r == -EBUSY)
+			break;
+		if (r) {
+			ssetup("prefill: a 64 KB filler message: %s", strerror(-r));
+			return r;
+		}
+		pf->charged += PF_COARSE * (uint64_t)entire_len("$.Fill.c", PF_COARSE_DATA);
+		pf->coarse_queued++;
+	}
+	while (prefill_push(pf, buf) && pf->fine_queued < 100000)
+		;
+	/* now less than two 4 KB messages fit: make target bytes of room */
+	while (freed < target) {
+		uint32_t n = prefill_pop(pf, buf);
+
+		if (!n) {
+			ssetup("prefill: nothing left to read for %" PRIu64 " bytes of room",
+			       target);
+			return -ENOSPC;
+		}
+		freed += n;
+		pf->charged -= n;
+	}
+	snote("kbus%d: filled the byte budget with %" PRIu64 " bytes of queued messages, then read %"
+	      PRIu64 " bytes of them", sc_dev, pf->charged + freed, freed);
+	return 0;
+}
+
+/* Is thread tid of this process asleep (state S)? */
+static bool thread_sleeping(pid_t tid)
+{
+	char path[64], *s, *paren;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	s = read_file(path);
+	if (!s)
+		return false;
+	paren = strrchr(s, ')');
+	return paren && paren[1] == ' ' && paren[2] == 'S';
+}
+
+/*
+ * sendrace: 48 listeners (MAXMSGS 1000) drained round-robin by one
+ * process; two processes each writing the header of a 40 KB entire message
+ * (charged whole) and DISCARDing it, in a loop; one sender of 20 KB
+ * announcements to the listeners.  The byte budget is about half a fan-out
+ * (root: kbus_max_device_bytes; --unpriv: a prefill of the default one),
+ * so every send meets full listeners and the budget moves under it.  With
+ * allor the sender also sends ALL_OR_FAIL and ALL_OR_WAIT (and the budget
+ * is 1.25 fan-outs, so that those can succeed): one that SEND accepted
+ * must reach every listener, one that failed none.  Checks: every copy
+ * read is well formed, no listener gets a message twice, the ALL_OR_*
+ * rule, and (outside) the kernel log.
+ */
+#define SR_N		48
+#define SR_DATA		(20 * 1024)
+#define SR_CHURN	(40 * 1024)
+#define SR_MAXSER	(1u << 17)
+
+enum { SRK_NONE, SRK_PLAIN, SRK_AOF_OK, SRK_AOF_FAIL, SRK_AOW_OK };
+
+struct sr_state {
+	volatile int stop, ready, sender_done, drainer_done;
+	uint32_t base;		/* the sender's serials start here */
+	uint64_t plain_ok, aof_ok, aof_fail, aow_ok, aow_pending;
+	uint64_t write_enomem, send_enomem, churn_ok, churn_enomem, drained;
+	uint8_t kind[SR_MAXSER];
+	uint8_t count[SR_MAXSER];
+	uint64_t seen[SR_N][SR_MAXSER / 64];
+};
+
+static void sr_drainer(struct sr_state *st, uint8_t *buf)
+{
+	struct sk l[SR_N];
+	uint32_t v;
+	int i, r;
+
+	for (i = 0; i < SR_N; i++) {
+		v = 1000;
+		if ((r = sk_open(&l[i])) || (r = sk_u32(&l[i], KBUS_IOC_MAXMSGS, &v)) ||
+		    (r = sk_bind(&l[i], "$.Race.a", false))) {
+			ssetup("listener %d: %s", i, strerror(-r));
+			_exit(1);
+		}
+	}
+	st->ready = 1;
+	for (;;) {
+		bool got = false, done = st->sender_done;
+
+		for (i = 0; i < SR_N; i++) {
+			long n = sk_recv(&l[i], buf, 512 * 1024);
+			uint32_t idx;
+
+			if (n == -ENOMEM)
+				continue;
+			if (n < 0) {
+				if (n != -EBADMSG && n != -EIO && n != -EMSGSIZE)
+					sbreach("NEXTMSG on listener %d: %s", i, strerror((int)-n));
+				continue;
+			}
+			if (!n)
+				continue;
+			got = true;
+			ADD(st->drained, 1);
+			if (!mname_is(buf, "$.Race.a") || mhdr(buf)->data_len != SR_DATA) {
+				sbreach("listener %d got a message (%u) it is not bound to",
+					i, mhdr(buf)->id.serial_num);
+				continue;
+			}
+			idx = mhdr(buf)->id.serial_num - st->base;
+			if (idx >= SR_MAXSER)
+				continue;
+			if (st->seen[i][idx / 64] & (1ULL << (idx % 64)))
+				sbreach("listener %d got message %u twice", i,
+					mhdr(buf)->id.serial_num);
+			st->seen[i][idx / 64] |= 1ULL << (idx % 64);
+			st->count[idx]++;
+		}
+		if (!got && done)
+			break;
+		if (!got)
+			usleep(200);
+	}
+	st->drainer_done = 1;
+}
+
+static void sr_churner(struct sr_state *st)
+{
+	struct kbus_message_header h = sk_hdr("$.Race.c", SR_CHURN, 0);
+	struct sk s;
+	int r;
+
+	if ((r = sk_open(&s))) {
+		ssetup("churner: open: %s", strerror(-r));
+		_exit(1);
+	}
+	while (!st->stop) {
+		long n = write(s.fd, &h, HDR_LEN);
+
+		if (n == (long)HDR_LEN)
+			ADD(st->churn_ok, 1);
+		else if (n < 0 && errno == ENOMEM)
+			ADD(st->churn_enomem, 1);
+		else
+			sbreach("the header of a 40 KB message: %ld %s", n,
+				n < 0 ? strerrorname_np(errno) : "");
+		if (ioctl(s.fd, KBUS_IOC_DISCARD, 0))
+			sbreach("DISCARD: %s", strerrorname_np(errno));
+	}
+}
+
+static void sr_sender(struct sr_state *st, bool allor, double until, uint8_t *buf)
+{
+	static const uint32_t flags[3] = { 0, KBUS_BIT_ALL_OR_FAIL, KBUS_BIT_ALL_OR_WAIT };
+	struct kbus_msg_id id;
+	struct sk s;
+	uint64_t i;
+	int r;
+
+	if ((r = sk_open(&s))) {
+		ssetup("sender: open: %s", strerror(-r));
+		_exit(1);
+	}
+	for (i = 0; !st->stop && now() < until; i++) {
+		uint32_t f = allor ? flags[i % 3] : 0, idx;
+		struct kbus_message_header h = sk_hdr("$.Race.a", SR_DATA, f);
+
+		r = sk_write(&s, buf, &h, "$.Race.a");
+		if (r == -ENOMEM) {
+			ADD(st->write_enomem, 1);
+			sched_yield();
+			continue;
+		}
+		if (r) {
+			sbreach("writing a 20 KB announcement: %s", strerror(-r));
+			continue;
+		}
+		r = sk_send(&s, &id);
+		if (r == -EBUSY && f == KBUS_BIT_ALL_OR_FAIL)
+			ioctl(s.fd, KBUS_IOC_LASTSENT, &id);
+		idx = id.serial_num - st->base;
+		if (id.serial_num && idx >= SR_MAXSER)
+			break;
+		if (r == 0) {
+			st->kind[idx] = f == KBUS_BIT_ALL_OR_FAIL ? SRK_AOF_OK :
+					f == KBUS_BIT_ALL_OR_WAIT ? SRK_AOW_OK : SRK_PLAIN;
+			if (f == KBUS_BIT_ALL_OR_FAIL)
+				ADD(st->aof_ok, 1);
+			else if (f == KBUS_BIT_ALL_OR_WAIT)
+				ADD(st->aow_ok, 1);
+			else
+				ADD(st->plain_ok, 1);
+		} else if (r == -EBUSY && f == KBUS_BIT_ALL_OR_FAIL) {
+			st->kind[idx] = SRK_AOF_FAIL;
+			ADD(st->aof_fail, 1);
+		} else if (r == -EAGAIN && f == KBUS_BIT_ALL_OR_WAIT) {
+			double t0 = now();
+			struct pollfd pfd = { .fd = s.fd, .events = POLLOUT };
+
+			ADD(st->aow_pending, 1);
+			while (poll(&pfd, 1, 100) <= 0 || !(pfd.revents & POLLOUT)) {
+				if (now() - t0 > 10)
+					break;
+			}
+			if (pfd.revents & POLLOUT) {
+				/* resolved: delivered to all, or dropped (none) */
+				st->kind[idx] = SRK_AOW_OK;
+				ADD(st->aow_ok, 1);
+			} else {
+				sbreach("an ALL_OR_WAIT send (%u) still pending after 10 s of polling",
+					id.serial_num);
+				ioctl(s.fd, KBUS_IOC_DISCARD, 0);
+			}
+		} else if (r == -ENOMEM) {
+			ADD(st->send_enomem, 1);
+		} else {
+			sbreach("SEND of a 20 KB announcement (flags %#x): %s", f, strerror(-r));
+		}
+	}
+	st->sender_done = 1;
+}
+
+static pid_t sc_fork(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		perror("kbus-fuzz: fork");
+		exit(3);
+	}
+	if (!pid)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
+
+static void sc_sendrace_run(bool allor)
+{
+	struct sr_state *st = map_shared(sizeof(*st));
+	uint32_t e = entire_len("$.Race.a", SR_DATA);
+	uint64_t fanout = (uint64_t)SR_N * e;
+	uint64_t budget = allor ? fanout * 5 / 4 : fanout / 2;
+	double secs = opt_duration ? opt_duration : 10, until;
+	uint64_t partial = 0, full = 0, none = 0, i, top = 0;
+	struct prefill pf = { .send.fd = -1 };
+	struct kbus_message_header h = sk_hdr("$.Race.probe", 0, 0);
+	uint8_t *buf = big_buf();
+	pid_t pids[4];
+	struct kbus_msg_id id;
+	struct sk probe;
+	int n, shown = 0, r;
+
+	if (opt_unpriv) {
+		if (prefill(&pf, budget, buf))
+			return;
+	} else {
+		r = param_write("kbus_max_device_bytes", (unsigned long)budget);
+		if (r) {
+			ssetup("kbus_max_device_bytes: %s", strerror(-r));
+			return;
+		}
+		snote("kbus_max_device_bytes %" PRIu64 " (a fan-out is %d x %u = %" PRIu64 " bytes)",
+		      budget, SR_N, e, fanout);
+	}
+	if ((r = sk_open(&probe)) || (r = sk_post(&probe, buf, &h, "$.Race.probe", &id))) {
+		ssetup("a probe message: %s", strerror(-r));
+		return;
+	}
+	st->base = id.serial_num + 1;
+	sk_close(&probe);
+
+	pids[0] = sc_fork();
+	if (!pids[0]) {
+		sr_drainer(st, buf);
+		_exit(0);
+	}
+	while (!st->ready)
+		usleep(1000);
+	for (n = 1; n <= 2; n++) {
+		pids[n] = sc_fork();
+		if (!pids[n]) {
+			sr_churner(st);
+			_exit(0);
+		}
+	}
+	until = now() + secs;
+	pids[3] = sc_fork();
+	if (!pids[3]) {
+		sr_sender(st, allor, until, buf);
+		_exit(0);
+	}
+	snote("running for %.0f s: 1 drainer of %d listeners, 2 processes writing and DISCARDing 40 KB headers, 1 sender%s",
+	      secs, SR_N, allor ? " (plain, ALL_OR_FAIL and ALL_OR_WAIT in turn)" : "");
+	while (now() < until && !st->sender_done)
+		usleep(20000);
+	st->stop = 1;
+	for (n = 3; n >= 0; n--) {
+		int status;
+
+		if (n == 0) {
+			double t0 = now();
+
+			while (!st->drainer_done && now() - t0 < 120)
+				usleep(10000);
+			if (!st->drainer_done) {
+				sbreach("the listeners were not drained within 120 s");
+				kill(pids[0], SIGKILL);
+			}
+		}
+		waitpid(pids[n], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			sbreach("process %d ended with status %#x", n, status);
+	}
+	prefill_close(&pf);
+
+	for (i = 0; i < SR_MAXSER; i++) {
+		uint8_t c = st->count[i];
+
+		if (st->kind[i])
+			top = i + 1;
+		switch (st->kind[i]) {
+		case SRK_AOF_OK:
+			if (c != SR_N && shown++ < 5)
+				sbreach("ALL_OR_FAIL send %u returned 0 but reached %u of the %d listeners",
+					st->base + (uint32_t)i, c, SR_N);
+			break;
+		case SRK_AOF_FAIL:
+			if (c && shown++ < 5)
+				sbreach("ALL_OR_FAIL send %u failed (EBUSY) but reached %u of the %d listeners",
+					st->base + (uint32_t)i, c, SR_N);
+			break;
+		case SRK_AOW_OK:
+			if (c && c != SR_N && shown++ < 5)
+				sbreach("ALL_OR_WAIT send %u reached %u of the %d listeners (all or none)",
+					st->base + (uint32_t)i, c, SR_N);
+			break;
+		case SRK_PLAIN:
+			if (c == SR_N)
+				full++;
+			else if (c)
+				partial++;
+			else
+				none++;
+			break;
+		default:
+			if (c && shown++ < 5)
+				sbreach("message %u reached %u listeners but the sender has no record of sending it",
+					st->base + (uint32_t)i, c);
+			break;
+		}
+	}
+	if (shown > 5)
+		sbreach("... %d ALL_OR_* breaches in all", shown);
+	snote("sends: plain %" PRIu64 " (reached all %" PRIu64 ", some %" PRIu64 ", none %" PRIu64
+	      "), ALL_OR_FAIL accepted %" PRIu64 " refused %" PRIu64 ", ALL_OR_WAIT resolved %" PRIu64
+	      " (went pending %" PRIu64 "); writes refused ENOMEM %" PRIu64 ", SENDs ENOMEM %" PRIu64,
+	      st->plain_ok, full, partial, none, st->aof_ok, st->aof_fail, st->aow_ok,
+	      st->aow_pending, st->write_enomem, st->send_enomem);
+	snote("40 KB headers written and DISCARDed %" PRIu64 " (refused ENOMEM %" PRIu64
+	      "), copies drained %" PRIu64 " over %" PRIu64 " serials",
+	      st->churn_ok, st->churn_enomem, st->drained, top);
+	/* not vacuous: sends went, the budget edge was met, the headers churned */
+	if (allor)
+		sactivity(st->aof_ok >= 1 && st->aof_fail >= 1 && st->aow_ok >= 1 &&
+			  st->drained >= 100 && st->churn_ok >= 100,
+			  "ALL_OR_FAIL accepted %" PRIu64 " (min 1) and refused %" PRIu64
+			  " (min 1), ALL_OR_WAIT resolved %" PRIu64 " (min 1), copies drained %" PRIu64
+			  " (min 100), headers churned %" PRIu64 " (min 100)",
+			  st->aof_ok, st->aof_fail, st->aow_ok, st->drained, st->churn_ok);
+	else
+		sactivity(st->plain_ok >= 20 && partial >= 1 && st->drained >= 100 &&
+			  st->churn_ok >= 100,
+			  "sends %" PRIu64 " (min 20), sends that reached only some listeners %" PRIu64
+			  " (min 1: the budget edge), copies drained %" PRIu64
+			  " (min 100), headers churned %" PRIu64 " (min 100)",
+			  st->plain_ok, partial, st->drained, st->churn_ok);
+	free(buf);
+}
+
+static void sc_sendrace(void)
+{
+	sc_sendrace_run(false);
+}
+
+static void sc_sendrace_allor(void)
+{
+	sc_sendrace_run(true);
+}
+
+/*
+ * snapshot: 1000 replier names of 900+ bytes bound; a Ksock with MAXMSGS
+ * 0xFFFFFFFF switches REPORTREPLIERBINDS on (each time KBUS queues it a
+ * bind event per replier, about 1.1 KB each) and off again, in a loop,
+ * never reading.  The memory the kernel holds for that must stay bounded:
+ * the module bounds the message bytes a Ksock's queue may hold
+ * (kbus_max_ksock_bytes) and a device's (kbus_max_device_bytes); the
+ * memory behind B bytes of messages is at most 2 B (kmalloc rounds up to
+ * a power of two) plus a 64-byte queue entry per message; 4 MiB more are
+ * left for the rest of the kernel.  A breach if the unreclaimable slab
+ * (SUnreclaim) grows past that.  As root the bounds are lowered (1 MiB per
+ * Ksock, 4 MiB per device) to keep the run short; --unpriv keeps the
+ * defaults (8 MiB, 64 MiB).
+ */
+#define SNAP_NAMES	1000
+#define SNAP_KSOCKS	20
+
+static void snap_name(char *out, uint32_t i)
+{
+	uint32_t len = 900 + (i * 7) % 95, n;
+
+	n = (uint32_t)sprintf(out, "$.Snap.n%04u", i);
+	for (; n < len; n++)
+		out[n] = (n % 9 == 0) ? '.' : 'a' + (char)(n % 26);
+	if (out[len - 1] == '.')
+		out[len - 1] = 'z';
+	out[len] = 0;
+}
+
+static void sc_snapshot(void)
+{
+	struct sk rep[SNAP_KSOCKS], t = { .fd = -1 };
+	unsigned long b_ks = 8UL << 20, b_dev = 64UL << 20, b;
+	uint64_t ev_bytes = 0, bound;
+	uint32_t nbound = 0, min_ev = 0xffffffff, max_ev = 0, queued = 0, big = 0xffffffff;
+	uint32_t min_queued, ev;
+	long s0 = 0, a0 = 0, s, a, grew = 0, max_grew = 0;
+	int nrep = 0, toggles = 0, max_toggles, accepted = 0, r = 0, i;
+	bool refused = false;
+	char name[1100];
+
+	if (!opt_unpriv) {
+		if ((r = param_write("kbus_max_ksock_bytes", 1UL << 20)) ||
+		    (r = param_write("kbus_max_device_bytes", 4UL << 20))) {
+			ssetup("module parameters: %s", strerror(-r));
+			return;
+		}
+	}
+	param_read("kbus_max_ksock_bytes", &b_ks);
+	param_read("kbus_max_device_bytes", &b_dev);
+	b = b_ks < b_dev ? b_ks : b_dev;
+	for (i = 0; i < SNAP_KSOCKS; i++)
+		rep[i].fd = -1;
+	for (i = 0; i < SNAP_NAMES && nrep <= SNAP_KSOCKS; ) {
+		if (!nrep || r == -ENOSPC) {
+			if (nrep == SNAP_KSOCKS)
+				break;
+			if ((r = sk_open(&rep[nrep]))) {
+				ssetup("open: %s", strerror(-r));
+				break;
+			}
+			nrep++;
+		}
+		snap_name(name, (uint32_t)i);
+		r = sk_bind(&rep[nrep - 1], name, true);
+		if (r == -ENOSPC)
+			continue;	/* a binding limit: the next Ksock */
+		if (r) {
+			if (r != -ENOMEM)
+				sbreach("binding replier name %d (%zu bytes): %s", i,
+					strlen(name), strerror(-r));
+			break;
+		}
+		nbound++;
+		ev = (uint32_t)KBUS_ENTIRE_MSG_LEN(strlen(KBUS_MSG_NAME_REPLIER_BIND_EVENT),
+						   12 + KBUS_PADDED_NAME_LEN(strlen(name)));
+		ev_bytes += ev;
+		if (ev < min_ev)
+			min_ev = ev;
+		if (ev > max_ev)
+			max_ev = ev;
+		i++;
+		r = 0;
+	}
+	if (!nbound || (r = sk_open(&t)) || (r = sk_u32(&t, KBUS_IOC_MAXMSGS, &big))) {
+		ssetup("%u replier names bound; the toggling Ksock: %s", nbound,
+		       strerror(-r));
+		goto out;
+	}
+	bound = 2 * (uint64_t)b + ((uint64_t)b / min_ev + 1) * 64 + (4ULL << 20);
+	max_toggles = (int)((3 * bound) / ev_bytes) + 2;
+	if (max_toggles < 4)
+		max_toggles = 4;
+	if (max_toggles > 200)
+		max_toggles = 200;
+	snote("%u replier names of 900+ bytes bound on %d Ksock(s); a snapshot queues %" PRIu64
+	      " bytes of bind events; the bound: 2 x %lu + 64 per message + 4 MiB = %" PRIu64
+	      " kB; up to %d toggles", nbound, nrep, ev_bytes, b, bound / 1024, max_toggles);
+	sleep_ms(200);
+	meminfo(&s0, &a0);
+	for (toggles = 0; toggles < max_toggles; toggles++) {
+		uint32_t v = 1;
+
+		r = sk_u32(&t, KBUS_IOC_REPORTREPLIERBINDS, &v);
+		if (r == -EPERM && !is_root) {
+			snote("REPORTREPLIERBINDS(1) refused with EPERM for an unprivileged user");
+			refused = true;
+			break;
+		}
+		if (r && r != -EBUSY && r != -ENOMEM)
+			sbreach("REPORTREPLIERBINDS(1): %s", strerror(-r));
+		if (!r)
+			accepted++;
+		v = 0;
+		r = sk_u32(&t, KBUS_IOC_REPORTREPLIERBINDS, &v);
+		if (r && !(r == -EPERM && !is_root))
+			sbreach("REPORTREPLIERBINDS(0): %s", strerror(-r));
+		queued = sk_get(&t, KBUS_IOC_NUMMSGS);
+		meminfo(&s, &a);
+		grew = s - s0;
+		if (grew > max_grew)
+			max_grew = grew;
+		if (!opt_quiet)
+			snote("toggle %d: %u events queued, SUnreclaim +%ld kB, MemAvailable %+ld kB",
+			      toggles + 1, queued, grew, a - a0);
+		if ((uint64_t)grew * 1024 > bound) {
+			sbreach("after %d toggles of REPORTREPLIERBINDS the kernel holds %ld kB more unreclaimable slab (%u events queued to one Ksock), past the bound of %" PRIu64 " kB",
+				toggles + 1, grew, queued, bound / 1024);
+			toggles++;
+			break;
+		}
+	}
+	snote("%d toggles, %d snapshots accepted, %u events left queued, SUnreclaim grew at most %ld kB (bound %" PRIu64 " kB)",
+	      toggles, accepted, queued, max_grew, bound / 1024);
+	/*
+	 * Not vacuous: the snapshots did queue events, at least half of one
+	 * snapshot or of what the byte bound lets one Ksock hold (a bounded
+	 * snapshot stops with EBUSY), unless the user may not switch it.
+	 */
+	min_queued = nbound;
+	if ((uint64_t)b / max_ev < min_queued)
+		min_queued = (uint32_t)((uint64_t)b / max_ev);
+	min_queued /= 2;
+	sactivity(refused || (queued >= min_queued && nbound >= 100),
+		  "events queued %u (min %u), snapshots accepted whole %d, replier names bound %u (min 100)%s",
+		  queued, min_queued, accepted, nbound,
+		  refused ? "; REPORTREPLIERBINDS refused for the unprivileged user" : "");
+out:
+	sk_close(&t);
+	for (i = 0; i < nrep; i++)
+		sk_close(&rep[i]);
+	sleep_ms(300);
+	meminfo(&s, &a);
+	snote("after closing everything: SUnreclaim %+ld kB from the start", s - s0);
+}
+
+/*
+ * ownedclose: a replier owes N replies (it popped N requests, from one
+ * requester and then from eight, whose MAXMSGS are raised), then closes.
+ * Each request must get exactly one $.KBUS.Replier.Ignored (to its
+ * requester, in reply to it, from the replier).  The close is timed and
+ * printed, not checked.
+ */
+static double owned_close_ms;
+
+static uint32_t ownedclose_once(uint32_t nreq, int nq, uint8_t *buf)
+{
+	struct sk rp, q[8];
+	uint32_t per = nreq / (uint32_t)nq, sent[8] = { 0 }, got[8] = { 0 };
+	uint32_t base = 0, total = 0, popped = 0, owed, v, bad = 0;
+	uint8_t *owner = calloc(nreq + 64, 1), *answered = calloc(nreq + 64, 1);
+	struct kbus_message_header h = sk_hdr("$.Owed.q", 0, KBUS_BIT_WANT_A_REPLY);
+	struct kbus_msg_id id;
+	double t0, t1;
+	long n;
+	int j, r;
+
+	if (!owner || !answered) {
+		perror("kbus-fuzz: calloc");
+		exit(3);
+	}
+	for (j = 0; j < 8; j++)
+		q[j].fd = -1;
+	v = nreq + 64;
+	if ((r = sk_open(&rp)) || (r = sk_u32(&rp, KBUS_IOC_MAXMSGS, &v)) ||
+	    (r = sk_bind(&rp, "$.Owed.q", true))) {
+		ssetup("the replier: %s", strerror(-r));
+		goto out;
+	}
+	for (j = 0; j < nq; j++) {
+		v = per + 64;
+		if ((r = sk_open(&q[j])) || (r = sk_u32(&q[j], KBUS_IOC_MAXMSGS, &v))) {
+			ssetup("requester %d: %s", j, strerror(-r));
+			goto out;
+		}
+	}
+	for (j = 0; j < nq; j++) {
+		for (sent[j] = 0; sent[j] < per; sent[j]++) {
+			uint32_t idx;
+
+			r = sk_post(&q[j], buf, &h, "$.Owed.q", &id);
+			if (r) {
+				snote("requester %d: request %u refused: %s", j, sent[j] + 1,
+				      strerror(-r));
+				break;
+			}
+			if (!base)
+				base = id.serial_num;
+			idx = id.serial_num - base;
+			if (idx >= nreq + 64) {
+				ssetup("request serials are not consecutive");
+				goto out;
+			}
+			owner[idx] = (uint8_t)(j + 1);
+		}
+		total += sent[j];
+	}
+	while ((n = sk_recv(&rp, buf, 512 * 1024)) > 0) {
+		const struct kbus_message_header *m = mhdr(buf);
+
+		popped++;
+		if (!(m->flags & KBUS_BIT_WANT_YOU_TO_REPLY))
+			sbreach("the replier got request %u without WANT_YOU_TO_REPLY",
+				m->id.serial_num);
+	}
+	owed = sk_get(&rp, KBUS_IOC_UNREPLIEDTO);
+	if (popped != total || owed != total)
+		sbreach("the replier popped %u of %u requests and owes %u replies", popped,
+			total, owed);
+	t0 = now();
+	sk_close(&rp);
+	t1 = now();
+	for (j = 0; j < nq; j++) {
+		while ((n = sk_recv(&q[j], buf, 512 * 1024)) > 0) {
+			const struct kbus_message_header *m = mhdr(buf);
+			uint32_t idx = m->in_reply_to.serial_num - base;
+
+			if (!mname_is(buf, KBUS_MSG_NAME_REPLIER_IGNORED) ||
+			    !(m->flags & KBUS_BIT_SYNTHETIC) || m->to != q[j].id ||
+			    m->from != rp.id || idx >= nreq + 64 ||
+			    owner[idx] != j + 1 || m->in_reply_to.network_id) {
+				if (bad++ < 5)
+					sbreach("requester %d (Ksock %u) got %.*s (id %u, to %u, from %u) in reply to %u:%u, not one of its requests' Ignored",
+						j, q[j].id, (int)(m->name_len < 40 ? m->name_len : 40),
+						(const char *)buf + HDR_LEN, m->id.serial_num,
+						m->to, m->from, m->in_reply_to.network_id,
+						m->in_reply_to.serial_num);
+				continue;
+			}
+			if (answered[idx]++ && bad++ < 5)
+				sbreach("request %u of requester %d answered twice",
+					m->in_reply_to.serial_num, j);
+			got[j]++;
+		}
+		if (got[j] != sent[j])
+			sbreach("requester %d (Ksock %u): %u of its %u requests got $.KBUS.Replier.Ignored",
+				j, q[j].id, got[j], sent[j]);
+	}
+	owned_close_ms = (t1 - t0) * 1e3;
+	snote("close of a replier owing %u replies to %d requester(s): %.1f ms (%.1f us per owed reply)",
+	      owed, nq, (t1 - t0) * 1e3, owed ? (t1 - t0) * 1e6 / owed : 0);
+out:
+	sk_close(&rp);
+	for (j = 0; j < 8; j++)
+		sk_close(&q[j]);
+	free(owner);
+	free(answered);
+	return total;
+}
+
+static void sc_ownedclose(void)
+{
+	uint8_t *buf = big_buf();
+	uint32_t nh = ownedclose_once(opt_owed / 2, 1, buf);
+	double half_ms = owned_close_ms;
+	uint32_t n1 = ownedclose_once(opt_owed, 1, buf);
+	double full_ms = owned_close_ms;
+	uint32_t n8 = ownedclose_once(opt_owed, 8, buf);
+
+	if (nh && half_ms > 0)
+		snote("twice the owed replies (%u, then %u) made the close %.1f times as long (2: linear, 4: quadratic)",
+		      nh, n1, full_ms / half_ms);
+
+	sactivity(n1 >= opt_owed && n8 >= opt_owed / 8 * 8,
+		  "requests owed %u with one requester, %u with eight (min %u each)",
+		  n1, n8, opt_owed / 8 * 8);
+	free(buf);
+}
+
+/*
+ * netid: two requesters send requests carrying the same preserved id
+ * (network_id 7) to one replier, which pops both, replies to one (the
+ * first, or the second, or both) and closes.  Each requester must get
+ * exactly one answer: its reply, or $.KBUS.Replier.Ignored.
+ */
+static int netid_case(int c, uint8_t *buf)
+{
+	static const char *const how[] = { "the second", "the first", "both" };
+	struct kbus_msg_id nid = { .network_id = 7, .serial_num = 1000 + (uint32_t)c };
+	struct sk rp, rq[2];
+	struct kbus_msg_id id;
+	uint32_t from[2] = { 0, 0 };
+	int j, r, reached = 0;
+	long n;
+
+	rq[0].fd = rq[1].fd = -1;
+	if ((r = sk_open(&rp)) || (r = sk_bind(&rp, "$.Net.q", true)) ||
+	    (r = sk_open(&rq[0])) || (r = sk_open(&rq[1]))) {
+		ssetup("open and bind: %s", strerror(-r));
+		goto out;
+	}
+	for (j = 0; j < 2; j++) {
+		struct kbus_message_header h = sk_hdr("$.Net.q", 0, KBUS_BIT_WANT_A_REPLY);
+
+		h.id = nid;
+		r = sk_post(&rq[j], buf, &h, "$.Net.q", &id);
+		if (r || id.network_id != nid.network_id || id.serial_num != nid.serial_num) {
+			sbreach("a request with preserved id %u:%u: %s, id %u:%u",
+				nid.network_id, nid.serial_num, strerror(-r),
+				id.network_id, id.serial_num);
+			goto out;
+		}
+	}
+	for (j = 0; j < 2; j++) {
+		n = sk_recv(&rp, buf, 512 * 1024);
+		if (n <= 0 || mhdr(buf)->id.network_id != nid.network_id ||
+		    mhdr(buf)->id.serial_num != nid.serial_num) {
+			sbreach("the replier did not get request %d (%ld)", j + 1, n);
+			goto out;
+		}
+		from[j] = mhdr(buf)->from;
+	}
+	if (from[0] != rq[0].id || from[1] != rq[1].id) {
+		ssetup("requests from %u and %u, not %u and %u", from[0], from[1],
+		       rq[0].id, rq[1].id);
+		goto out;
+	}
+	for (j = 0; j < 2; j++) {
+		struct kbus_message_header h = sk_hdr("$.Net.q", 0, 0);
+
+		if ((c == 0 && j == 0) || (c == 1 && j == 1))
+			continue;
+		h.in_reply_to = nid;
+		h.to = rq[j].id;
+		r = sk_post(&rp, buf, &h, "$.Net.q", &id);
+		if (r)
+			sbreach("the reply to requester %d: %s", j, strerror(-r));
+	}
+	sk_close(&rp);
+	reached = 1;
+	for (j = 0; j < 2; j++) {
+		int answers = 0;
+
+		while ((n = sk_recv(&rq[j], buf, 512 * 1024)) > 0) {
+			const struct kbus_message_header *m = mhdr(buf);
+
+			if (m->in_reply_to.network_id == nid.network_id &&
+			    m->in_reply_to.serial_num == nid.serial_num &&
+			    m->to == rq[j].id)
+				answers++;
+		}
+		if (answers != 1)
+			sbreach("replying to %s of two requests with the same id %u:%u: requester %d (Ksock %u) got %d answers, not 1",
+				how[c], nid.network_id, nid.serial_num, j + 1, rq[j].id,
+				answers);
+	}
+out:
+	sk_close(&rp);
+	sk_close(&rq[0]);
+	sk_close(&rq[1]);
+	return reached;
+}
+
+static void sc_netid(void)
+{
+	uint8_t *buf = big_buf();
+	int c, done = 0;
+
+	for (c = 0; c < 3; c++)
+		done += netid_case(c, buf);
+	snote("3 cases: two requests with one preserved id, the replier answers the second, the first, both; then closes");
+	sactivity(done == 3, "cases that got as far as the check %d (min 3)", done);
+	free(buf);
+}
+
+/*
+ * allorwait: an ALL_OR_WAIT sender blocked by byte room, not queue slots
+ * (its one listener has MAXMSGS 1000 and an empty queue): the budget is
+ * filled (see prefill) so that its 32 KB message can be written but its
+ * copy does not fit.  Then another Ksock makes 128 KB of room: it
+ * finishes a read it had left half done, or DISCARDs the header of a big
+ * entire message it had written, or its next write of that message
+ * fails (EFAULT).  The sender is registered with epoll (level-triggered,
+ * EPOLLOUT) before its send went pending, and one thread waits in
+ * epoll_wait while another waits in poll(POLLOUT): each must report the
+ * sender writable within 5 s.  As root the device budget is lowered to
+ * 2 MiB (a small fill); --unpriv fills the default one.
+ */
+#define AW_DATA		(32 * 1024)
+#define AW_HOLD		(128 * 1024)
+#define AW_WAIT_MS	5000	/* the bound */
+#define AW_TIMEOUT_MS	6000	/* the waiters' own timeout, past the bound */
+
+struct aw_waiter {
+	int fd, epfd;
+	bool use_epoll;
+	volatile pid_t tid;
+	int got;
+	double t;
+};
+
+static void *aw_wait(void *arg)
+{
+	struct aw_waiter *w = arg;
+	int n;
+
+	w->tid = gettid();
+	if (w->use_epoll) {
+		struct epoll_event ev;
+
+		n = epoll_wait(w->epfd, &ev, 1, AW_TIMEOUT_MS);
+		w->got = n > 0 && (ev.events & EPOLLOUT);
+	} else {
+		struct pollfd pfd = { .fd = w->fd, .events = POLLOUT };
+
+		n = poll(&pfd, 1, AW_TIMEOUT_MS);
+		w->got = n > 0 && (pfd.revents & POLLOUT);
+	}
+	w->t = now();
+	return NULL;
+}
+
+static int aw_case(int kind, uint8_t *buf)
+{
+	static const char *const how[] = {
+		"finishing a half-done read", "DISCARDing a written header",
+		"a failed write (EFAULT)",
+	};
+	struct sk l = { .fd = -1 }, hold = { .fd = -1 }, helper = { .fd = -1 }, s = { .fd = -1 };
+	struct kbus_message_header ha = sk_hdr("$.AW.t", AW_DATA, KBUS_BIT_ALL_OR_WAIT);
+	struct kbus_message_header hh = sk_hdr("$.AW.h", AW_HOLD, 0);
+	uint32_t m = entire_len("$.AW.t", AW_DATA), v = 1000;
+	struct aw_waiter w[2] = { { 0 }, { 0 } };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+	struct prefill pf = { .send.fd = -1, .fine.fd = -1 };
+	pthread_t th[2];
+	struct kbus_msg_id id;
+	int epfd = -1, r = 0, tries, i, reached = 0;
+	bool pending = false;
+	double t0;
+	long n;
+
+	for (i = 0; i < PF_COARSE; i++)
+		pf.coarse[i].fd = -1;
+	if ((r = sk_open(&l)) || (r = sk_u32(&l, KBUS_IOC_MAXMSGS, &v)) ||
+	    (r = sk_bind(&l, "$.AW.t", false)) || (r = sk_open(&s)) ||
+	    (r = sk_open(&hold))) {
+		ssetup("open and bind: %s", strerror(-r));
+		goto out;
+	}
+	/* the 128 KB another Ksock holds, to be given back later */
+	if (kind == 0) {
+		if ((r = sk_bind(&hold, "$.AW.h", false)) || (r = sk_open(&helper)) ||
+		    (r = sk_post(&helper, buf, &hh, "$.AW.h", &id)) ||
+		    (r = sk_u32(&hold, KBUS_IOC_NEXTMSG, &v)) ||
+		    read(hold.fd, buf, 100) != 100) {
+			ssetup("a half-done read of a 128 KB message: %s", strerror(-r));
+			goto out;
+		}
+		sk_close(&helper);
+	} else if (write(hold.fd, &hh, HDR_LEN) != (long)HDR_LEN) {
+		ssetup("the header of a 128 KB message: %s", strerrorname_np(errno));
+		goto out;
+	}
+	if (prefill(&pf, m + 2048, buf))
+		goto out;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev.data.fd = s.fd;
+	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, s.fd, &ev)) {
+		ssetup("epoll: %s", strerrorname_np(errno));
+		goto out;
+	}
+	/* the sender's message must fit, its copy must not: adjust by 4 KB */
+	for (tries = 0; tries < 40 && !pending; tries++) {
+		r = sk_write(&s, buf, &ha, "$.AW.t");
+		if (r == -ENOMEM) {
+			prefill_pop(&pf, buf);
+			continue;
+		}
+		if (r) {
+			ssetup("writing the 32 KB message: %s", strerror(-r));
+			goto out;
+		}
+		r = sk_send(&s, &id);
+		if (r == -EAGAIN) {
+			pending = true;
+		} else if (r == 0) {
+			sk_recv(&l, buf, 512 * 1024);
+			prefill_push(&pf, buf);
+			prefill_push(&pf, buf);
+		} else {
+			ssetup("SEND of the ALL_OR_WAIT message: %s", strerror(-r));
+			goto out;
+		}
+	}
+	if (!pending) {
+		ssetup("the ALL_OR_WAIT send never went pending for want of bytes");
+		goto out;
+	}
+	/* the epoll entry from before: looked at once while pending, not ready */
+	if (epoll_wait(epfd, &ev, 1, 0) > 0 && (ev.events & EPOLLOUT)) {
+		ssetup("the pending send resolved before any room was made");
+		goto out;
+	}
+	reached = 1;
+	w[0].epfd = epfd;
+	w[0].use_epoll = true;
+	w[1].fd = s.fd;
+	for (i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, aw_wait, &w[i])) {
+			ssetup("pthread_create");
+			goto out;
+		}
+	t0 = now();
+	while (now() - t0 < 3 && !(w[0].tid && w[1].tid && thread_sleeping(w[0].tid) &&
+				   thread_sleeping(w[1].tid)))
+		sleep_ms(5);
+	sleep_ms(100);
+	t0 = now();
+	if (kind == 0) {
+		n = read(hold.fd, buf, 512 * 1024);
+		if (n != (long)(entire_len("$.AW.h", AW_HOLD) - 100))
+			sbreach("finishing the half-done read: %ld", n);
+	} else if (kind == 1) {
+		if (ioctl(hold.fd, KBUS_IOC_DISCARD, 0))
+			sbreach("DISCARD: %s", strerrorname_np(errno));
+	} else {
+		void *none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		n = write(hold.fd, none, 16);
+		if (n != -1 || errno != EFAULT)
+			sbreach("a write from an unmapped page: %ld %s, not EFAULT", n,
+				n < 0 ? strerrorname_np(errno) : "");
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 2; i++) {
+		const char *what = i ? "poll() for POLLOUT" : "epoll (registered before the send went pending)";
+		double ms = (w[i].t - t0) * 1e3;
+
+		if (w[i].got && ms <= AW_WAIT_MS)
+			snote("kbus%d: room made by %s: %s reported the sender writable after %.0f ms",
+			      sc_dev, how[kind], what, ms);
+		else
+			sbreach("kbus%d: room made by %s: %s did not report the pending ALL_OR_WAIT sender writable within %d s%s",
+				sc_dev, how[kind], what, AW_WAIT_MS / 1000,
+				w[i].got ? " (only the re-check at its own timeout found the room: no wake-up came)" : "");
+	}
+	n = sk_recv(&l, buf, 512 * 1024);
+	if ((w[0].got || w[1].got) && n != (long)m)
+		snote("the listener has no copy of the message (%ld): the retry dropped it", n);
+out:
+	if (s.fd >= 0)
+		ioctl(s.fd, KBUS_IOC_DISCARD, 0);
+	if (epfd >= 0)
+		close(epfd);
+	sk_close(&s);
+	sk_close(&l);
+	sk_close(&hold);
+	sk_close(&helper);
+	prefill_close(&pf);
+	return reached;
+}
+
+static void sc_allorwait(void)
+{
+	uint8_t *buf = big_buf();
+	int kind, reached = 0, r, i, status;
+	pid_t pids[3];
+
+	if (!opt_unpriv) {
+		r = param_write("kbus_max_device_bytes", 2UL << 20);
+		if (r) {
+			ssetup("kbus_max_device_bytes: %s", strerror(-r));
+			free(buf);
+			return;
+		}
+	}
+	/*
+	 * The three cases at once, one per device (a case whose wake-up does
+	 * not come takes 6 s), if there are (or may be made) three devices;
+	 * else one after another on kbus0.
+	 */
+	while (num_devices() < 3) {
+		uint32_t idx;
+		int fd = open("/dev/kbus0", O_RDWR | O_CLOEXEC);
+
+		r = fd < 0 ? -1 : (int)ioctl(fd, KBUS_IOC_NEWDEVICE, &idx);
+		if (fd >= 0)
+			close(fd);
+		if (r)
+			break;
+		for (i = 0; i < 100 && access("/dev/kbus2", F_OK) && num_devices() < 3; i++)
+			sleep_ms(10);
+	}
+	if (num_devices() >= 3) {
+		for (kind = 0; kind < 3; kind++) {
+			pids[kind] = sc_fork();
+			if (!pids[kind]) {
+				sc_dev = kind;
+				_exit(aw_case(kind, buf) ? 0 : 1);
+			}
+		}
+		for (kind = 0; kind < 3; kind++) {
+			waitpid(pids[kind], &status, 0);
+			reached += WIFEXITED(status) && !WEXITSTATUS(status);
+		}
+	} else {
+		for (kind = 0; kind < 3; kind++)
+			reached += aw_case(kind, buf);
+	}
+	sactivity(reached == 3, "cases with the sender pending for want of bytes %d (min 3)",
+		  reached);
+	free(buf);
+}
+
+/* ---- the table and the runner ---- */
+
+static const struct scenario {
+	const char *name;
+	void (*run)(void);
+	bool params;		/* changes module parameters (unless --unpriv) */
+	const char *what;
+} scenarios[] = {
+	{ "sendrace", sc_sendrace, true,
+	  "48 listeners drained round-robin, 2 processes writing and DISCARDing 40 KB headers, a sender of 20 KB announcements, the byte budget at half a fan-out" },
+	{ "sendrace-allor", sc_sendrace_allor, true,
+	  "sendrace with ALL_OR_FAIL and ALL_OR_WAIT sends too: each reaches every listener or none" },
+	{ "snapshot", sc_snapshot, true,
+	  "REPORTREPLIERBINDS(1) toggled with MAXMSGS 0xFFFFFFFF and 1000 replier names of 900+ bytes: the kernel's memory stays bounded" },
+	{ "ownedclose", sc_ownedclose, false,
+	  "a replier owing N replies closes: exactly one $.KBUS.Replier.Ignored per request; the close is timed" },
+	{ "netid", sc_netid, false,
+	  "two requests with the same preserved id (network_id != 0) to one replier: each requester gets exactly one answer" },
+	{ "allorwait", sc_allorwait, true,
+	  "an ALL_OR_WAIT sender blocked by bytes is woken (epoll and poll) when a read, a DISCARD or a failed write makes room" },
+};
+
+#define NSCENARIOS	(sizeof(scenarios) / sizeof(scenarios[0]))
+
+static void list_scenarios(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < NSCENARIOS; i++)
+		fprintf(f, "%-15s %s%s\n", scenarios[i].name, scenarios[i].what,
+			scenarios[i].params ? " (root, or --unpriv)" : "");
+}
+
+/* Runs opt_scenario; returns the failures, or -1 on bad usage. */
+static int run_scenario(void)
+{
+	const struct scenario *sc = NULL;
+	size_t i;
+
+	for (i = 0; i < NSCENARIOS; i++)
+		if (!strcmp(opt_scenario, scenarios[i].name))
+			sc = &scenarios[i];
+	if (!sc) {
+		fprintf(stderr, "kbus-fuzz: no scenario %s; there are:\n", opt_scenario);
+		list_scenarios(stderr);
+		return -1;
+	}
+	if (sc->params && !opt_unpriv && !is_root) {
+		fprintf(stderr, "kbus-fuzz: scenario %s changes module parameters: run it as root, or with --unpriv\n",
+			sc->name);
+		return -1;
+	}
+	scs = map_shared(sizeof(*scs));
+	sc_name = sc->name;
+	printf("kbus-fuzz: scenario %s%s: %s\n", sc->name,
+	       opt_unpriv ? " (unprivileged: uid 65534, no module parameter changed)" : "",
+	       sc->what);
+	if (opt_unpriv) {
+		int status, err;
+		pid_t pid = sc_fork();
+
+		if (!pid) {
+			err = drop_privileges();
+			if (err) {
+				ssetup("dropping privileges: %s", strerror(-err));
+				_exit(1);
+			}
+			snote("running as uid %u gid %u", (unsigned int)getuid(),
+			      (unsigned int)getgid());
+			sc->run();
+			fflush(stdout);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			fprintf(stderr, "kbus-fuzz: the scenario's process ended with status %#x\n",
+				status);
+			ADD(scs->setup_failed, 1);
+		}
+	} else {
+		sc->run();
+	}
+	params_restore();
+	printf("kbus-fuzz: scenario %s: %d breach(es)%s%s\n", sc->name, scs->breaches,
+	       scs->setup_failed ? ", could not be set up" : "",
+	       scs->low_activity ? ", too little activity" : "");
+	return scs->breaches + scs->setup_failed + scs->low_activity;
+}
