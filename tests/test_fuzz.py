@@ -50,7 +50,7 @@ AFTER_MODULE_FIX = (
     "--scenario sendrace-allor --duration 3",
     "--seed 6 --ops 10000 --churn --max-device-bytes 262144",
 )
-RUN_AFTER_MODULE_FIX = False
+RUN_AFTER_MODULE_FIX = True
 
 SERVICES = "/etc/init.d/S60stb-services"
 KBUS_INIT = "/etc/init.d/S50kbus"

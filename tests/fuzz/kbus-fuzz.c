@@ -4414,13 +4414,15 @@ static void sc_sendrace_run(bool allor)
 		if (prefill(&pf, budget, buf))
 			return;
 	} else {
-		r = param_write("kbus_max_device_bytes", (unsigned long)budget);
+		/* one user alone may hold half of a device's bytes */
+		r = param_write("kbus_max_device_bytes", (unsigned long)(2 * budget));
 		if (r) {
 			ssetup("kbus_max_device_bytes: %s", strerror(-r));
 			return;
 		}
-		snote("kbus_max_device_bytes %" PRIu64 " (a fan-out is %d x %u = %" PRIu64 " bytes)",
-		      budget, SR_N, e, fanout);
+		snote("kbus_max_device_bytes %" PRIu64 ": a user's share %" PRIu64
+		      " (a fan-out is %d x %u = %" PRIu64 " bytes)",
+		      2 * budget, budget, SR_N, e, fanout);
 	}
 	if ((r = sk_open(&probe)) || (r = sk_post(&probe, buf, &h, "$.Race.probe", &id))) {
 		ssetup("a probe message: %s", strerror(-r));
