@@ -4219,6 +4219,7 @@ enum { SRK_NONE, SRK_PLAIN, SRK_AOF_OK, SRK_AOF_FAIL, SRK_AOW_OK };
 
 struct sr_state {
 	volatile int stop, ready, sender_done, drainer_done;
+	volatile uint64_t idle;	/* drainer passes that found every queue empty */
 	uint32_t base;		/* the sender's serials start here */
 	uint64_t plain_ok, aof_ok, aof_fail, aow_ok, aow_pending;
 	uint64_t write_enomem, send_enomem, churn_ok, churn_enomem, drained;
@@ -4276,8 +4277,10 @@ static void sr_drainer(struct sr_state *st, uint8_t *buf)
 		}
 		if (!got && done)
 			break;
-		if (!got)
+		if (!got) {
+			ADD(st->idle, 1);
 			usleep(200);
+		}
 	}
 	st->drainer_done = 1;
 }
@@ -4322,6 +4325,20 @@ static void sr_sender(struct sr_state *st, bool allor, double until, uint8_t *bu
 	for (i = 0; !st->stop && now() < until; i++) {
 		uint32_t f = allor ? flags[i % 3] : 0, idx;
 		struct kbus_message_header h = sk_hdr("$.Race.a", SR_DATA, f);
+
+		/*
+		 * Every other ALL_OR_FAIL send waits (at most 1 s) for a drainer
+		 * pass that found the queues empty, so that it can succeed even
+		 * when the drainer is slower than the sender: the churners still
+		 * move the budget under it.
+		 */
+		if (f == KBUS_BIT_ALL_OR_FAIL && (i / 3) % 2 == 0) {
+			uint64_t idle0 = st->idle;
+			double t0 = now();
+
+			while (st->idle == idle0 && now() - t0 < 1 && !st->stop)
+				usleep(200);
+		}
 
 		r = sk_write(&s, buf, &h, "$.Race.a");
 		if (r == -ENOMEM) {
