@@ -200,6 +200,48 @@ KCSAN_CORE = """\
 [   82.000013] ==================================================================
 """
 
+# KCSAN: a race inside the mutex code while two kbus ioctls contend for a
+# mutex (seen on the KCSAN kernel under kbus-fuzz): the mutex's, not kbus's
+KCSAN_OSQ = """\
+[  900.000000] ==================================================================
+[  900.000001] BUG: KCSAN: data-race in osq_lock / osq_wait_next
+[  900.000002]
+[  900.000003] write (marked) to 0xffff88803b2293c0 of 8 bytes by task 1471 on cpu 1:
+[  900.000004]  osq_lock+0xc3/0x1ae
+[  900.000005]  __mutex_lock+0x10b/0x494
+[  900.000006]  mutex_lock_interruptible_nested+0x16/0x18
+[  900.000007]  kbus_ioctl+0x287/0xafd [kbus]
+[  900.000008]  vfs_ioctl+0x47/0x5a
+[  900.000009]
+[  900.000010] read to 0xffff88803b2293c0 of 8 bytes by task 1470 on cpu 0:
+[  900.000011]  osq_wait_next+0x62/0xbb
+[  900.000012]  osq_unlock+0x81/0xa0
+[  900.000013]  __mutex_lock+0x147/0x494
+[  900.000014]  mutex_lock_interruptible_nested+0x16/0x18
+[  900.000015]  kbus_ioctl+0x7ef/0xafd [kbus]
+[  900.000016]
+[  900.000017] Reported by Kernel Concurrency Sanitizer on:
+[  900.000018] CPU: 0 PID: 1470 Comm: kbus-fuzz Tainted: G           O       6.1.176-kbus-kcsan #1
+[  900.000019] ==================================================================
+"""
+
+# KCSAN: kbus five calls above the racing access: the core's race
+KCSAN_KBUS_DEEP = """\
+[  901.000000] ==================================================================
+[  901.000001] BUG: KCSAN: data-race in atime_needs_update / generic_update_time
+[  901.000002]
+[  901.000003] read to 0xffff888005c10bd0 of 8 bytes by task 484 on cpu 1:
+[  901.000004]  atime_needs_update+0x143/0x1b5
+[  901.000005]  touch_atime+0x55/0x1a7
+[  901.000006]  shmem_file_read_iter+0x313/0x334
+[  901.000007]  vfs_read+0x1cd/0x229
+[  901.000008]  kernel_read+0x1/0x2
+[  901.000009]  kbus_load_something+0x1/0x2 [kbus]
+[  901.000010]
+[  901.000011] Reported by Kernel Concurrency Sanitizer on:
+[  901.000012] ==================================================================
+"""
+
 # ARM (arch/arm/mm/fault.c, arch/arm/kernel/traps.c)
 ARM_OOPS = """\
 [   90.000000] 8<--- cut here ---
@@ -320,27 +362,50 @@ def test_a_kcsan_report_is_kept_whole_up_to_its_end_and_no_further() -> None:
     assert not any("9pnet" in line for line in report.lines)
 
 
-def test_a_long_kcsan_report_keeps_a_kbus_frame_deep_in_a_stack() -> None:
-    # 60 core frames, then kbus's: past the 40 lines other reports keep
-    head, tail = KCSAN_CORE.split("[   82.000007]", 1)
-    deep = "".join(f"[   82.000006]  core_function_{i}+0x1/0x2\n" for i in range(60))
-    kbus = "[   82.000006]  kbus_ioctl+0x1a2/0xd40 [kbus]\n"
-    (report,) = ckl.find_reports(head + deep + kbus + "[   82.000007]" + tail)
+def test_a_long_kcsan_report_keeps_its_second_stack() -> None:
+    # the first access 60 frames deep in the core, the second kbus's: past
+    # the 40 lines other reports keep
+    head, tail = KCSAN_CORE.split("[   82.000006]\n", 1)
+    deep = "".join(f"[   82.000005]  core_function_{i}+0x1/0x2\n" for i in range(60))
+    tail = tail.replace(" tick_nohz_next_event+0x5e/0x2b0", " kbus_poll+0x8f/0x130 [kbus]")
+    (report,) = ckl.find_reports(head + deep + "[   82.000006]\n" + tail)
     assert len(report.lines) > 70
     assert report.lines[-1] == "=" * 66
+    assert [len(stack) for stack in report.access_stacks()] == [62, 2]
+    assert report.races_in("kbus")
+
+
+def test_a_kbus_frame_deep_under_the_race_does_not_make_it_kbuss() -> None:
+    (report,) = ckl.find_reports(KCSAN_KBUS_DEEP)
     assert report.involves("kbus")
+    assert not report.races_in("kbus")
+
+
+def test_a_race_in_the_mutex_code_under_kbus_is_not_kbuss() -> None:
+    (report,) = ckl.find_reports(KCSAN_OSQ)
+    assert report.access_stacks()[0][:4] == [
+        ("osq_lock", ""),
+        ("__mutex_lock", ""),
+        ("mutex_lock_interruptible_nested", ""),
+        ("kbus_ioctl", "kbus"),
+    ]
+    assert not report.races_in("kbus")
 
 
 def test_kcsan_reports_count_only_when_they_involve_kbus() -> None:
-    reports = ckl.find_reports(KCSAN_CORE + KCSAN_KBUS + KCSAN_KBUS_UNKNOWN_ORIGIN + KCSAN_CORE)
+    reports = ckl.find_reports(
+        KCSAN_CORE + KCSAN_KBUS + KCSAN_OSQ + KCSAN_KBUS_UNKNOWN_ORIGIN + KCSAN_CORE
+    )
     counted, others = ckl.split_kcsan(reports, "kbus")
     assert [r.title for r in counted] == [
         "BUG: KCSAN: data-race in kbus_poll [kbus] / kbus_write_to_recipients [kbus]",
         "BUG: KCSAN: data-race in __list_add_valid+0x31/0xd0",
     ]
     assert [r.title for r in others] == [
-        "BUG: KCSAN: data-race in tick_nohz_idle_stop_tick / tick_nohz_next_event"
-    ] * 2
+        "BUG: KCSAN: data-race in tick_nohz_idle_stop_tick / tick_nohz_next_event",
+        "BUG: KCSAN: data-race in osq_lock / osq_wait_next",
+        "BUG: KCSAN: data-race in tick_nohz_idle_stop_tick / tick_nohz_next_event",
+    ]
     # every other kind of report counts wherever it is
     counted, others = ckl.split_kcsan(ckl.find_reports(LOCKDEP_CIRCULAR + RCU), "kbus")
     assert len(counted) == 2 and others == []
@@ -424,15 +489,16 @@ def test_the_command_lists_but_does_not_count_the_kernels_own_races(tmp_path: Pa
     log.write_text(CLEAN_BOOT + KCSAN_CORE + KCSAN_CORE)
     res = _run(str(log))
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "2 KCSAN report(s) without a [kbus] frame" in res.stdout
+    assert "2 KCSAN report(s) of races that are not kbus's" in res.stdout
     assert "2 x BUG: KCSAN: data-race in tick_nohz_idle_stop_tick / tick_nohz_next_event" in (
         res.stdout
     )
     res = _run(str(log), "--all-kcsan")
     assert res.returncode == 1
     assert "2 kernel bug report(s)" in res.stdout
-    res = _run(str(log), "--module", "tick")  # any module name: "[tick]" is in no frame
-    assert res.returncode == 0
+    log.write_text(CLEAN_BOOT + KCSAN_KBUS)
+    res = _run(str(log), "--module", "other")
+    assert res.returncode == 0, res.stdout
 
     log.write_text(CLEAN_BOOT + KCSAN_CORE + KCSAN_KBUS)
     res = _run(str(log))
