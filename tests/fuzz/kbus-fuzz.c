@@ -2129,7 +2129,7 @@ static int kcsan_involves_kbus(char *line, char **next)
 
 	while (*p) {
 		char *end = strchr(p, '\n');
-		size_t len = end ? (size_t)(end - p) : strlen(p), flen;
+		size_t len = end ? (size_t)(end - p) : strlen(p), flen = 0;
 		int last = memmem(p, len, "==========", 10) != NULL;
 		const char *f = frame_function(p, len, &flen);
 
