@@ -6,9 +6,32 @@
  * The last line is `N passed, N failed`.
  */
 #include <stddef.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "kt.h"
+
+/*
+ * write(2) as libkbus sees it: the tests can make the next writes fail with
+ * EAGAIN, as KBUS's write does when waiting for the device lock is
+ * interrupted (the executable's definition takes precedence over libc's for
+ * the library too, shared or static).
+ */
+static int kt_eagain_fd = -1;	/* the file descriptor whose writes fail */
+static int kt_write_eagain;	/* how many of them */
+static int kt_writes_failed;
+
+ssize_t write(int fd, const void *buf, size_t count)
+{
+	if (fd == kt_eagain_fd && kt_write_eagain > 0) {
+		kt_write_eagain--;
+		kt_writes_failed++;
+		errno = EAGAIN;
+		return -1;
+	}
+	return syscall(SYS_write, fd, buf, count);
+}
 
 #define LP64 (sizeof(void *) == 8)
 #define HDR ((int)sizeof(kbus_message_t))
@@ -97,7 +120,60 @@ static void abi_sizes(void)
 	KT_EQ(KBUS_KSOCK_READABLE, 1);
 	KT_EQ(KBUS_KSOCK_WRITABLE, 2);
 	KT_EQ(KBUS_MSG_PRINT_FLAGS_ABBREVIATE, 1);
-	KT_EQ(BIT(3), 8u);
+	/* the flag values are ABI */
+	KT_EQ(KBUS_BIT_WANT_A_REPLY, 0x1);
+	KT_EQ(KBUS_BIT_WANT_YOU_TO_REPLY, 0x2);
+	KT_EQ(KBUS_BIT_SYNTHETIC, 0x4);
+	KT_EQ(KBUS_BIT_URGENT, 0x8);
+	KT_EQ(KBUS_BIT_ALL_OR_WAIT, 0x100);
+	KT_EQ(KBUS_BIT_ALL_OR_FAIL, 0x200);
+}
+
+/* kbus.h and the ABI header leave the user's macro namespace alone. */
+static void abi_header_namespace(void)
+{
+#ifdef BIT
+	KT_CHECK(!"linux/kbus_defns.h defines BIT()");
+#endif
+#ifdef __user
+	KT_CHECK(!"linux/kbus_defns.h defines __user");
+#endif
+}
+
+/* Lengths are computed in 64 bits: nothing wraps on 32-bit (size_t) systems. */
+static void abi_lengths_64bit(void)
+{
+	kbus_message_t hdr;
+	kbus_message_t *m = (kbus_message_t *)&m;
+	static const char data[16];
+
+	KT_CHECK(KBUS_PADDED_NAME_LEN(0xFFFFFFFFu) == 0x100000000ull);
+	KT_CHECK(KBUS_PADDED_DATA_LEN(0xFFFFFFFFu) == 0x100000000ull);
+	KT_CHECK(KBUS_ENTIRE_MSG_LEN(0xFFFFFFFFu, 0xFFFFFFFFu) ==
+		 sizeof(kbus_entire_message_t) + 0x200000000ull + 4);
+	KT_CHECK(KBUS_ENTIRE_MSG_DATA_INDEX(0xFFFFFFFFu) == 0x40000000ull);
+	KT_CHECK(KBUS_ENTIRE_MSG_END_GUARD_INDEX(0xFFFFFFFFu, 0xFFFFFFFFu) == 0x80000000ull);
+	/* the same values for small lengths as ever */
+	KT_EQ(KBUS_PADDED_NAME_LEN(3), 4);
+	KT_EQ(KBUS_PADDED_NAME_LEN(4), 8);
+	KT_EQ(KBUS_PADDED_DATA_LEN(0), 0);
+	KT_EQ(KBUS_PADDED_DATA_LEN(5), 8);
+	KT_EQ(KBUS_ENTIRE_MSG_DATA_INDEX(6), 2);
+	KT_EQ(KBUS_ENTIRE_MSG_END_GUARD_INDEX(6, 7), 4);
+	/* an entire message that no size_t/int can hold is refused, not
+	 * allocated short and overrun */
+	KT_ERR(kbus_msg_create_entire(&m, "$.A", 3, data, 0xFFFFFFF0u, 0), -EMSGSIZE);
+	KT_CHECK(m == NULL);
+	KT_ERR(kbus_msg_create_entire(&m, "$.A", 0xFFFFFFF0u, data, 4, 0), -EMSGSIZE);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.start_guard = KBUS_MSG_START_GUARD;
+	hdr.end_guard = KBUS_MSG_END_GUARD;
+	hdr.name_len = 0xFFFFFFFFu;	/* entire (name NULL), claiming 8 GiB */
+	hdr.data_len = 0xFFFFFFFFu;
+	KT_ERR(kbus_msg_sizeof(&hdr), -EMSGSIZE);
+	hdr.name_len = 0x7FFFFFF0u;	/* 2 GiB: over INT32_MAX, under UINT32_MAX */
+	hdr.data_len = 0x10;
+	KT_ERR(kbus_msg_sizeof(&hdr), -EMSGSIZE);
 }
 
 static void inline_helpers(void)
@@ -535,6 +611,21 @@ static void print_data_bytes(void)
 	kbus_msg_delete(&m);
 }
 
+static void print_backslash(void)
+{
+	/* a backslash is escaped, so the four bytes \x00 and a NUL differ */
+	kbus_message_t *m = mk("$.Back", "\\x00", 4, 0);
+
+	KT_PRINTS(m, 0, "<Announcement '$.Back' data=\\\\x00>");
+	kbus_msg_delete(&m);
+	m = mk("$.Back", "\0", 1, 0);
+	KT_PRINTS(m, 0, "<Announcement '$.Back' data=\\x00>");
+	kbus_msg_delete(&m);
+	m = mk("$.Back\\Slash", "a\\", 2, 0);	/* names too */
+	KT_PRINTS(m, 0, "<Announcement '$.Back\\\\Slash' data=a\\\\>");
+	kbus_msg_delete(&m);
+}
+
 static void print_abbreviation(void)
 {
 	const char *s25 = "abcdefghijklmnopqrstuvwxy";
@@ -645,9 +736,162 @@ static void ksock_args_no_kernel(void)
 	KT_ERR(kbus_ksock_read_msg(-1, NULL, 100), -EINVAL);
 }
 
+/* The bytes of an entire message (what KBUS's read gives), malloc()ed. */
+static unsigned char *entire_bytes(const char *name, const char *data, size_t *len)
+{
+	kbus_message_t *m = mk(name, data, (uint32_t)strlen(data), 0);
+	unsigned char *bytes;
+
+	if (!m)
+		return NULL;
+	*len = (size_t)kbus_msg_sizeof(m);
+	bytes = malloc(*len);
+	if (bytes)
+		memcpy(bytes, m, *len);
+	kbus_msg_delete(&m);
+	return bytes;
+}
+
+/* kbus_ksock_read_msg() of len bytes that a pipe holds: its result. */
+static int read_from_pipe(const void *bytes, size_t len, size_t msg_len, kbus_message_t **msg)
+{
+	int p[2], rv;
+
+	if (pipe(p))
+		return -errno;
+	if (syscall(SYS_write, p[1], bytes, len) != (long)len) {
+		close(p[0]);
+		close(p[1]);
+		return -EIO;
+	}
+	close(p[1]);
+	rv = kbus_ksock_read_msg(p[0], msg, msg_len);
+	close(p[0]);
+	return rv;
+}
+
+/* What kbus_ksock_read_msg() reads must be a whole, well-formed entire
+ * message: -EBADMSG otherwise, and nothing handed out. */
+static void ksock_read_validates(void)
+{
+	static const uint32_t end = KBUS_MSG_END_GUARD;
+	size_t len = 0;
+	unsigned char *good = entire_bytes("$.CTest.Valid", "Hellow", &len);
+	unsigned char *bad = malloc(len + 8);
+	kbus_message_t *got = NULL, *hdr = (kbus_message_t *)bad;
+
+	KT_CHECK(good && bad);
+	KT_OK(read_from_pipe(good, len, len, &got));
+	KT_CHECK(got && name_is(got, "$.CTest.Valid") && data_is(got, "Hellow", 6));
+	kbus_msg_delete(&got);
+	/* short: the header claims more than was read */
+	got = (kbus_message_t *)&got;
+	KT_ERR(read_from_pipe(good, len, len - 4, &got), -EBADMSG);
+	KT_CHECK(got == NULL);
+	KT_ERR(read_from_pipe(good, len, sizeof(kbus_message_t), &got), -EBADMSG);
+	KT_CHECK(got == NULL);
+	/* long: more bytes than the header says */
+	memcpy(bad, good, len);
+	memcpy(bad + len, &end, 4);
+	memcpy(bad + len + 4, &end, 4);
+	KT_ERR(read_from_pipe(bad, len + 8, len + 8, &got), -EBADMSG);
+	/* guards */
+	memcpy(bad, good, len);
+	hdr->start_guard = 0x12345678;
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	memcpy(bad, good, len);
+	hdr->end_guard = 0;
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	memcpy(bad, good, len);
+	bad[len - 1] ^= 0xff;		/* the final end guard */
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	/* lengths that do not add up */
+	memcpy(bad, good, len);
+	hdr->name_len = 1000;
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	memcpy(bad, good, len);
+	hdr->data_len = 0xFFFFFFFFu;
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	memcpy(bad, good, len);
+	hdr->name_len = 0;
+	hdr->data_len += 16;		/* same total, but no name */
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	/* not entire: a pointer where KBUS gives none */
+	memcpy(bad, good, len);
+	hdr->name = (char *)"$.CTest.Valid";
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	memcpy(bad, good, len);
+	hdr->data = bad;
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	/* a name without its NUL */
+	memcpy(bad, good, len);
+	((unsigned char *)kbus_msg_name_ptr(hdr))[hdr->name_len] = 'X';
+	KT_ERR(read_from_pipe(bad, len, len, &got), -EBADMSG);
+	KT_CHECK(got == NULL);
+	free(good);
+	free(bad);
+}
+
+/* write_data retries a write that KBUS interrupted (EAGAIN), as read_msg
+ * retries reads. */
+static void ksock_write_data_retries_eagain(void)
+{
+	int p[2];
+	char buf[8] = { 0 };
+
+	KT_CHECK(pipe(p) == 0);
+	kt_eagain_fd = p[1];	/* left open if the test fails: no other fd gets it */
+	kt_writes_failed = 0;
+	kt_write_eagain = 3;
+	KT_OK(kbus_ksock_write_data(p[1], (const uint8_t *)"hello", 5));
+	KT_EQ(kt_writes_failed, 3);
+	KT_EQ(read(p[0], buf, sizeof(buf)), 5);
+	KT_STREQ(buf, "hello");
+	/* but not for ever */
+	kt_write_eagain = 1000000;
+	KT_ERR(kbus_ksock_write_data(p[1], (const uint8_t *)"x", 1), -EAGAIN);
+	kt_write_eagain = 0;
+	kt_eagain_fd = -1;
+	close(p[0]);
+	close(p[1]);
+}
+
 /* ---------------------------------------------------------------------------
  * Ksock functions against /dev/kbus0
  */
+
+/* Ksocks are close-on-exec: a child that runs another program does not keep
+ * them (nor, through them, a replier binding) alive. */
+static void ksock_cloexec(void)
+{
+	kbus_ksock_t r, k, a;
+	uint32_t rid = 0, found = 9;
+	pid_t child;
+	int status;
+
+	KT_OPEN(r, O_RDWR);
+	KT_CHECK(fcntl(r, F_GETFD) & FD_CLOEXEC);
+	k = kbus_ksock_open_by_name("/dev/kbus0", O_RDONLY);
+	KT_CMP(k, >=, 0);
+	KT_CHECK(fcntl(k, F_GETFD) & FD_CLOEXEC);
+	kbus_ksock_close(k);
+	KT_OPEN(a, O_RDONLY);
+	KT_OK(kbus_ksock_id(r, &rid));
+	KT_OK(kbus_ksock_bind(r, "$.CTest.Cloexec", 1));
+	child = fork();
+	KT_CMP(child, >=, 0);
+	if (child == 0) {
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	usleep(200000);		/* it has exec'ed by now (or failed to) */
+	KT_OK(kt_close(r));
+	KT_OK(kbus_ksock_find_replier(a, "$.CTest.Cloexec", &found));
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	KT_CHECK(WIFSIGNALED(status));	/* sleep was running */
+	KT_EQ(found, 0);		/* the binding went with our close */
+}
 
 static void ksock_open_close(void)
 {
@@ -1055,11 +1299,21 @@ static void ksock_urgent(void)
 
 static void ksock_read_errors(void)
 {
-	kbus_ksock_t l;
+	kbus_ksock_t l, s;
 	kbus_message_t *got = (kbus_message_t *)&got;
+	uint32_t len = 0;
 
 	KT_OPEN(l, O_RDONLY);
+	KT_OPEN(s, O_RDWR);
 	KT_ERR(kbus_ksock_read_msg(l, &got, 10), -EINVAL);	/* shorter than a header */
+	KT_CHECK(got == NULL);
+	/* a length shorter than the message: the header claims more than was
+	 * read, which kbus_msg_print() would then read beyond */
+	KT_OK(kbus_ksock_bind(l, "$.CTest.Short", 0));
+	KT_OK(send_str(s, "$.CTest.Short", "0123456789abcdef", 0, NULL));
+	KT_ERR(kbus_ksock_next_msg(l, &len), 1);
+	got = (kbus_message_t *)&got;
+	KT_ERR(kbus_ksock_read_msg(l, &got, sizeof(kbus_message_t) + 4), -EBADMSG);
 	KT_CHECK(got == NULL);
 	got = (kbus_message_t *)&got;
 	/* no current message: read gives 0 bytes */
@@ -1306,8 +1560,74 @@ static void ksock_new_device(void)
 	KT_ERR(kbus_ksock_new_device(k, NULL), -EINVAL);
 }
 
+/* Who sent a message: this process, as of the send; KBUS for a status. */
+static void ksock_msg_creds(void)
+{
+	kbus_ksock_t r, s;
+	kbus_message_t *msg = NULL, *got = NULL;
+	struct kbus_msg_creds creds;
+	uint32_t filtered = 9;
+
+	KT_OPEN(r, O_RDWR);
+	KT_OPEN(s, O_RDWR);
+	KT_EQ(kbus_ksock_msg_creds(r, &creds), -ENOMSG);
+	KT_OK(kbus_ksock_bind(r, "$.CTest.Creds", 0));
+	KT_OK(kbus_msg_create(&msg, "$.CTest.Creds", 13, "x", 1, 0));
+	KT_OK(kbus_ksock_send_msg(s, msg, NULL));
+	KT_OK(kbus_ksock_read_next_msg(r, &got));
+	KT_CHECK(got != NULL);
+	/* the whole message is read: its sender is still known */
+	KT_OK(kbus_ksock_msg_creds(r, &creds));
+	KT_EQ(creds.uid, (uint32_t)geteuid());
+	KT_EQ(creds.gid, (uint32_t)getegid());
+	KT_EQ(creds.pid, (uint32_t)getpid());
+	KT_EQ(creds.flags, 0);
+	KT_OK(kbus_ksock_num_filtered(r, &filtered));
+	KT_EQ(filtered, 0);
+	kbus_msg_delete(&msg);
+	kbus_msg_delete(&got);
+	KT_OK(kt_close(r));
+	KT_OK(kt_close(s));
+}
+
+/* Batch reading: several whole messages per read, walked one by one. */
+static void ksock_batch_read(void)
+{
+	kbus_ksock_t r, s;
+	kbus_message_t *msg = NULL, *m = NULL;
+	char buf[4096];
+	size_t off = 0;
+	ssize_t got;
+	int i;
+
+	KT_OPEN(r, O_RDWR);
+	KT_OPEN(s, O_RDWR);
+	KT_OK(kbus_ksock_bind(r, "$.CTest.Batch", 0));
+	KT_EQ(kbus_ksock_set_batch_read(r, 1), 0);
+	KT_EQ(kbus_ksock_set_batch_read(r, 1), 1);
+	KT_EQ(kbus_ksock_read_batch(r, buf, sizeof(buf)), 0);
+	for (i = 0; i < 3; i++) {
+		KT_OK(kbus_msg_create(&msg, "$.CTest.Batch", 13, "abc", (uint32_t)i, 0));
+		KT_OK(kbus_ksock_send_msg(s, msg, NULL));
+		kbus_msg_delete(&msg);
+	}
+	KT_EQ(kbus_ksock_read_batch(r, buf, 10), -EMSGSIZE);
+	got = kbus_ksock_read_batch(r, buf, sizeof(buf));
+	KT_CMP(got, >, 0);
+	for (i = 0; !kbus_batch_next(buf, (size_t)got, &off, &m) && m; i++) {
+		KT_EQ(m->data_len, (uint32_t)i);
+		kbus_msg_delete(&m);
+	}
+	KT_EQ(i, 3);
+	KT_EQ(off, (size_t)got);
+	KT_OK(kt_close(r));
+	KT_OK(kt_close(s));
+}
+
 static const struct kt_test tests[] = {
 	KT_TEST(abi_sizes),
+	KT_TEST(abi_header_namespace),
+	KT_TEST(abi_lengths_64bit),
 	KT_TEST(inline_helpers),
 	KT_TEST(msg_create_pointy),
 	KT_TEST(msg_create_entire),
@@ -1322,10 +1642,16 @@ static const struct kt_test tests[] = {
 	KT_TEST(print_spec_examples),
 	KT_TEST(print_kinds_and_fields),
 	KT_TEST(print_data_bytes),
+	KT_TEST(print_backslash),
 	KT_TEST(print_abbreviation),
 	KT_TEST(print_bind_events),
 	KT_TEST(print_dump),
 	KT_TEST(ksock_args_no_kernel),
+	KT_TEST(ksock_read_validates),
+	KT_TEST(ksock_write_data_retries_eagain),
+	KT_DEVICE_TEST(ksock_cloexec),
+	KT_DEVICE_TEST(ksock_msg_creds),
+	KT_DEVICE_TEST(ksock_batch_read),
 	KT_DEVICE_TEST(ksock_open_close),
 	KT_DEVICE_TEST(ksock_ids),
 	KT_DEVICE_TEST(ksock_bind_unbind),

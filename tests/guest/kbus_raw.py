@@ -141,6 +141,19 @@ SPEC_IOCTL_VALUES: dict[str, int] = (
     SPEC_IOCTL_VALUES_LP64 if LP64 else SPEC_IOCTL_VALUES_ILP32
 )
 
+# This implementation's additions (kbus_defns.h): real argument sizes, the
+# same layouts on 32 and 64 bits.
+IOC_MSGCREDS = ioc(_IOC_READ, 19, 16)
+IOC_SETPOLICY = ioc(_IOC_WRITE, 20, 32)
+IOC_FILTERED = ioc(_IOC_READ, 21, 4)
+IOC_BATCHREAD = ioc(_IOC_READ | _IOC_WRITE, 22, 4)
+POLICY_MAGIC = 0x6B506F6C
+POLICY_VERSION = 1
+DENY, ALLOW = 0, 1
+OWN, LISTEN, SEND = 1, 2, 3
+EVERYONE, USER, GROUP = 0, 1, 2
+CREDS_SYNTHETIC = 0x1
+
 # ioctls whose argument is a user pointer (all but RESET and DISCARD)
 POINTER_IOCTLS: tuple[str, ...] = tuple(
     name for name, (_, d) in IOCTL_SPECS.items() if d != _IOC_NONE
@@ -634,3 +647,79 @@ def bytes_before_guard_page(data: bytes) -> int:
     addr = base + page - len(data)
     ctypes.memmove(addr, data, len(data))
     return addr
+
+
+# --------------------------------------------------------------------------
+# Credentials and policy (this implementation's additions)
+
+
+def msg_creds(fd: int) -> tuple[int, int, int, int]:
+    """(uid, gid, pid, flags) of the message NEXTMSG made current."""
+    buf = ctypes.create_string_buffer(16)
+    ioctl(fd, IOC_MSGCREDS, buf)
+    uid, gid, pid, flags = struct.unpack("=IIII", buf.raw)
+    return uid, gid, pid, flags
+
+
+def filtered(fd: int) -> int:
+    arg = U32Arg()
+    ioctl(fd, IOC_FILTERED, arg)
+    return int(arg.value)
+
+
+Rule = tuple[int, int, int, int, str]  # action, effect, subject, id, pattern
+
+
+def policy_blob(rules: list[Rule]) -> bytes:
+    out = b""
+    for action, effect, subject, ident, pattern in rules:
+        name = pattern.encode()
+        out += struct.pack("=BBBBIII", action, effect, subject, 0, ident, len(name), 0)
+        out += name + b"\0" * (padded_data_len(len(name)) - len(name))
+    return out
+
+
+def set_policy(
+    fd: int,
+    rules: list[Rule],
+    default: int = ALLOW,
+    *,
+    blob: bytes | None = None,
+    num_rules: int | None = None,
+    magic: int = POLICY_MAGIC,
+) -> None:
+    """SETPOLICY; ``blob``/``num_rules``/``magic`` override for bad input."""
+    data = policy_blob(rules) if blob is None else blob
+    buf = ctypes.create_string_buffer(data, len(data) or 1)
+    hdr = struct.pack(
+        "=IIIIIIQ",
+        magic,
+        POLICY_VERSION,
+        default,
+        len(rules) if num_rules is None else num_rules,
+        len(data),
+        0,
+        ctypes.addressof(buf),
+    )
+    arg = ctypes.create_string_buffer(hdr, len(hdr))
+    ioctl(fd, IOC_SETPOLICY, arg)
+
+
+def batch_read(fd: int, value: int) -> int:
+    """BATCHREAD: 0, 1, or QUERY; returns the previous state."""
+    arg = U32Arg(value)
+    ioctl(fd, IOC_BATCHREAD, arg)
+    return int(arg.value)
+
+
+def split_entire(buf: bytes) -> list[ParsedMessage]:
+    """Whole entire messages, one after the other (a batch read)."""
+    out = []
+    off = 0
+    while off < len(buf):
+        hdr = Header.unpack(buf[off:])
+        size = entire_len(hdr.name_len, hdr.data_len)
+        out.append(parse_entire(buf[off : off + size]))
+        off += size
+    assert off == len(buf)
+    return out

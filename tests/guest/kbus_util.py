@@ -355,6 +355,37 @@ class Child:
         self.close()
 
 
+def as_user(
+    uid: int,
+    body: Callable[[ChildConn], object],
+    timeout: int = 60,
+    gid: int | None = None,
+    groups: tuple[int, ...] = (),
+) -> Child:
+    """A child that drops to uid (gid defaults to uid; these supplementary
+    groups, none by default), then runs body(conn)."""
+
+    def target(conn: ChildConn) -> object:
+        os.setgroups(list(groups))
+        os.setgid(uid if gid is None else gid)
+        os.setuid(uid)
+        return body(conn)
+
+    return Child(target, timeout=timeout)
+
+
+def run_as(
+    uid: int,
+    body: Callable[[], object],
+    timeout: int = 60,
+    gid: int | None = None,
+    groups: tuple[int, ...] = (),
+) -> Any:
+    """Run body() as uid (see as_user) in a child and return its result."""
+    with as_user(uid, lambda conn: body(), timeout, gid, groups) as child:
+        return child.result(timeout)
+
+
 def _open_fds() -> list[int]:
     try:
         return [int(x) for x in os.listdir("/proc/self/fd")]

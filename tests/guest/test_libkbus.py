@@ -14,6 +14,7 @@ import re
 import select
 import shlex
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -331,6 +332,43 @@ def test_kmsg_call_status_and_timeout(ksock: KsockFactory) -> None:
     assert rc == 15, err
     status = json.loads(out)
     assert status["kind"] == "Status" and status["name"] == "$.KBUS.Replier.Ignored"
+
+
+def test_kmsg_all_or_wait_call_keeps_the_default_timeout(ksock: KsockFactory) -> None:
+    """`kmsg -w call` without -t: a listener's full queue holds the send up,
+    but for the 10 s call timeout at most, not for ever."""
+    name = "$.LibkbusTest.FullListener"
+    replier = ksock()
+    replier.bind(name, replier=True)
+    listener = ksock(0, "r")
+    listener.bind(name)
+    listener.set_max_messages(1)
+    ksock().send_msg(Announcement(name, b"fills the queue"))
+    started = time.monotonic()
+    proc = _run([KMSG, "-w", "call", name], timeout=60)
+    seconds = time.monotonic() - started
+    assert proc.returncode == 14, (proc.returncode, proc.stderr)
+    assert "timeout" in proc.stderr
+    assert 9 < seconds < 50, seconds
+    assert replier.read_next_msg() is None  # discarded: never sent
+
+
+def test_kmsg_reports_output_errors(ksock: KsockFactory) -> None:
+    """Standard output that cannot be written (here /dev/full) is an error."""
+    listener = ksock(0, "r")
+    listener.bind("$.LibkbusTest.Full")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [KMSG, "send", "$.LibkbusTest.Full", "x"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert proc.returncode == 16, (proc.returncode, proc.stderr)
+    assert "standard output" in proc.stderr
+    assert listener.read_next_msg() is not None  # it was sent all the same
 
 
 # --------------------------------------------------------------------------

@@ -245,6 +245,8 @@ _STATS_LINES = [
         r"      outstanding requests \d+ \(size \d+, max \d+\),"
         r" unsent replies \d+ \(max \d+\)"
     ),
+    # once a policy was loaded or something was denied (test_policy.py)
+    re.compile(r"    policy: denied binds \d+ sends \d+, filtered \d+"),
 ]
 _BINDINGS_HEADER = (
     "# <device> is bound to <Ksock-ID> in <process-PID> as <Replier|Listener>"

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import pytest
@@ -436,7 +437,7 @@ def test_a_slow_logger_overflows_visibly_and_never_blocks_the_decoder(
             wait_state(logger["pid"], "T")
             result = burst(client, burst_commands(count), window=32, timeout=120)
             assert result.ok == count, result.text()
-            # the decoder announces after replying: a Status request makes
+            # the decoder announces before replying; a Status request also makes
             # sure its last event is out before the logger runs again
             assert client.decoder("Status").ok
             assert queue_length(logger["ksock"]) == LOGGER_QUEUE
@@ -518,6 +519,111 @@ def test_killed_decoder_gives_goneaway_which_is_logged_and_init_restarts_it(
         if line.name == DECODER + "Event.Started" and line.from_ == new["ksock"]
     ]
     assert started
+
+
+def test_recorder_follows_what_the_decoder_did_not_what_it_was_asked(
+    services: None,
+) -> None:
+    """A Tune the decoder never carries out (stopped, then killed with it
+    queued) changes nothing in the recorder: it follows the decoder's events,
+    not its listener copies of the requests."""
+    with Client() as client:
+        assert client.decoder("Tune", channel=5).ok
+        before = client.recorder("Status").fields
+        assert (before["state"], before["channel"]) == ("playing", "5"), before
+        decoder = ready("decoder")
+        os.kill(decoder["pid"], signal.SIGSTOP)
+        try:
+            wait_state(decoder["pid"], "T")
+            tune = client.send(DECODER + "Tune", {"channel": 77})
+            # the recorder has its copy of the Tune (bus order) but no event
+            rec = client.recorder("Status").fields
+            assert (rec["state"], rec["channel"], rec["seq"]) == (
+                "playing",
+                "5",
+                before["seq"],
+            ), rec
+            follow = client.recorder("Start")
+            assert follow.ok and follow.fields["channel"] == "5", follow.text()
+        finally:
+            os.kill(decoder["pid"], signal.SIGKILL)  # the Tune is abandoned
+        gone = client.wait(tune, timeout=120)
+        assert gone.is_status, gone.text()
+        wait_respawned("decoder", decoder["pid"])
+        rec = client.recorder("Status").fields
+        assert rec["state"] == "stopped" and "channel" not in rec, rec
+        assert int(rec["decoder_starts"]) == int(before["decoder_starts"]) + 1
+        stopped = client.recorder("Stop", rec=follow.fields["rec"])
+        assert stopped.fields["channel"] == "5", stopped.text()
+
+
+SMALL_QUEUE = 20  # the stand-alone recorder's queue below
+
+
+def _start_service(name: str, run_dir: str, *args: str) -> subprocess.Popen[bytes]:
+    log = open(f"{run_dir}/{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [f"stb-{name}", "--run-dir", run_dir, *args], stdout=log, stderr=log
+    )
+    log.close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(f"{run_dir}/{name}.ready"):
+        assert proc.poll() is None, f"stb-{name} exited {proc.returncode}"
+        assert time.monotonic() < deadline, f"stb-{name} was not ready in 120 s"
+        time.sleep(0.05)
+    return proc
+
+
+def test_recorder_catches_up_with_status_after_its_queue_overflowed(
+    services: None, tmp_path: Path
+) -> None:
+    """A recorder whose queue (20 messages here) overflows loses some of the
+    decoder's events: it notices (the full queue, the jump in seq), asks the
+    decoder Status and ends in step with it."""
+    run_dir = str(tmp_path)
+    res = sh(INIT, "stop")  # a decoder and a recorder of our own
+    assert res.returncode == 0, res.stdout + res.stderr
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(_start_service("decoder", run_dir))
+        recorder = _start_service(
+            "recorder", run_dir, "--max-messages", str(SMALL_QUEUE)
+        )
+        procs.append(recorder)
+        with Client(max_messages=100) as client:
+            assert client.decoder("Tune", channel=3).ok
+            _, rec = status_pair(client)
+            assert rec.fields["channel"] == "3", rec.text()
+            os.kill(recorder.pid, signal.SIGSTOP)
+            try:
+                wait_state(recorder.pid, "T")
+                # each command: a request, an event and a reply for its queue
+                result = burst(client, burst_commands(2 * SMALL_QUEUE), window=4)
+                assert result.ok == 2 * SMALL_QUEUE, result.text()
+            finally:
+                os.kill(recorder.pid, signal.SIGCONT)
+            dec = client.decoder("Status").fields
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    rec = client.recorder("Status")
+                except RequestFailed as exc:  # its queue is still full
+                    assert exc.errno == errno.EBUSY, exc
+                    time.sleep(0.1)
+                    continue
+                view = [rec.fields.get(k) for k in ("state", "channel", "seq")]
+                if view == [dec.get(k) for k in ("state", "channel", "seq")]:
+                    break
+                assert time.monotonic() < deadline, (dec, rec.fields)
+                time.sleep(0.2)
+        assert int(rec.fields["overflows"]) >= 1, rec.text()
+        assert int(rec.fields["resyncs"]) >= 1, rec.text()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=60)
+        res = sh(INIT, "start")  # as the module fixture had them
+        assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_stateful_recording_session_detects_a_replaced_recorder_with_epipe(

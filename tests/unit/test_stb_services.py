@@ -4,12 +4,26 @@ respawn delay (no kernel needed)."""
 
 from __future__ import annotations
 
+import argparse
+import errno
+import os
+import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from stb import client as client_module
 from stb import protocol
-from stb.client import BURST_PATTERN, burst_commands
-from stb.decoder import PAUSED, PLAYING, STOPPED, DecoderState, journal_command
+from stb.client import BURST_PATTERN, Client, ReplyTimeout, burst, burst_commands
+from stb.decoder import (
+    PAUSED,
+    PLAYING,
+    STOPPED,
+    DecoderService,
+    DecoderState,
+    journal_command,
+)
 from stb.logger import (
     LogLine,
     OverflowTracker,
@@ -21,7 +35,15 @@ from stb.logger import (
     unescape_data,
 )
 from stb.protocol import CommandJournal, FieldError
-from stb.recorder import MAX_ACTIVE, RecorderState
+from stb.recorder import (
+    MAX_ACTIVE,
+    MAX_KEPT,
+    MAX_REC,
+    RecorderService,
+    RecorderState,
+    Recording,
+)
+from stb.service import Service
 from stb.supervisor import MAX_DELAY, MIN_DELAY, next_delay, parse_service
 
 from kbus import Announcement, Message, MessageId, Reply, Request
@@ -105,30 +127,30 @@ def observe(r: RecorderState, serial: int, command: str, data: bytes = b"") -> l
     return r.observe_command(command, MessageId(0, serial), protocol.DECODER + command, data)
 
 
-def test_recorder_mirrors_the_decoder_from_the_requests_it_observes() -> None:
-    r, d = RecorderState(), DecoderState()
+def tuned(r: RecorderState, channel: int, seq: int, instance: int = 5) -> list[str]:
+    fields = {"state": "playing", "channel": str(channel), "seq": str(seq), "cause": "0:1"}
+    notes, missed = r.decoder_event(instance, fields)
+    assert not missed
+    return notes
+
+
+def test_recorder_journals_the_decoder_requests_it_observes() -> None:
+    r = RecorderState()
     j = CommandJournal()
     commands = [
         ("Tune", b"channel=4"),
         ("Pause", b""),
         ("Pause", b"x"),
-        ("Play", b""),
-        ("Tune", b"channel=bad"),
-        ("Stop", b""),
         ("Status", b"journal=reset"),
         ("Tune", b"channel=9"),
     ]
     for serial, (command, data) in enumerate(commands, 1):
         observe(r, serial, command, data)
         journal_command(j, command, MessageId(0, serial), protocol.DECODER + command, data)
-        try:
-            d.apply(command, protocol.decode(data))
-        except (FieldError, protocol.PayloadError):
-            pass
-    assert r.mirror.snapshot() == d.snapshot()
     status = r.status()
     assert status["commands"] == j.count == 2
     assert status["digest"] == j.digest
+    assert status["channel"] is None, "requests do not change what it knows"
 
 
 def test_recorder_sessions_start_stop_list() -> None:
@@ -138,10 +160,11 @@ def test_recorder_sessions_start_stop_list() -> None:
     assert info.value.code == protocol.E_NO_CHANNEL
     fixed = r.request("Start", {"channel": "5"})
     assert fixed == {"status": "ok", "rec": 1, "channel": 5, "follow": False}
-    observe(r, 1, "Tune", b"channel=8")
+    assert r.decoder_started(5)
+    tuned(r, 8, 1)
     follow = r.request("Start", {})
     assert follow == {"status": "ok", "rec": 2, "channel": 8, "follow": True}
-    notes = observe(r, 2, "Tune", b"channel=11")
+    notes = tuned(r, 11, 2)
     assert notes == ["recording 2 follows the decoder to channel 11"]
     assert r.request("List", {})["recs"] == "1:5:recording:fixed:0,2:11:recording:follow:1"
     stopped = r.request("Stop", {"rec": "2"})
@@ -174,12 +197,16 @@ def test_recorder_limits_active_recordings_and_forgets_old_ones() -> None:
     assert len(protocol.encode(r.request("List", {}))) <= protocol.MAX_PAYLOAD
 
 
-def test_recorder_resets_its_mirror_when_a_new_decoder_starts() -> None:
+def test_recorder_resets_its_view_when_a_new_decoder_starts() -> None:
     r = RecorderState()
+    assert r.decoder_started(5)
     observe(r, 1, "Tune", b"channel=3")
-    r.decoder_started()
-    assert r.mirror.snapshot() == DecoderState().snapshot()
-    assert r.status()["commands"] == 0 and r.status()["decoder_starts"] == 1
+    tuned(r, 3, 1)
+    assert r.decoder_started(6)
+    assert r.view.snapshot() == DecoderState().snapshot()
+    assert r.status()["commands"] == 0 and r.status()["decoder_starts"] == 2
+    assert not r.decoder_started(5), "the Started of an instance since replaced"
+    assert r.status()["decoder_starts"] == 2
 
 
 # -- logger ---------------------------------------------------------------------------
@@ -292,3 +319,255 @@ def test_supervisor_service_specs() -> None:
     for bad in ("decoder", "=stb-decoder", "de-coder=x", "decoder="):
         with pytest.raises(Exception):  # noqa: B017 - argparse's error type
             parse_service(bad)
+
+
+# -- the services with a stand-in Ksock (issue 15) -----------------------------------------
+
+REQ_FLAGS = 0x3  # WANT_A_REPLY | WANT_YOU_TO_REPLY: a request for us
+
+
+class FakeKsock:
+    """Records what a service or client does with its Ksock; ``queue`` holds
+    the messages it will read; ``fail`` may refuse a send with an OSError."""
+
+    def __init__(self, ksock_id: int = 7, limit: int = 1000) -> None:
+        self.id = ksock_id
+        self.limit = limit
+        self.ops: list[str] = []
+        self.sent: list[Message] = []
+        self.queue: deque[Message] = deque()
+        self.serial = 1000
+        self.fail: Callable[[Message], int] | None = None
+        self.on_send: Callable[[Message, MessageId], None] | None = None
+
+    def ksock_id(self) -> int:
+        return self.id
+
+    def bind(self, name: str, replier: bool = False) -> None:
+        self.ops.append(f"bind {name}")
+
+    def send_msg(self, msg: Message) -> MessageId:
+        err = self.fail(msg) if self.fail else 0
+        if err:
+            raise OSError(err, os.strerror(err))
+        self.serial += 1
+        mid = MessageId(0, self.serial)
+        self.ops.append(f"send {msg.name}")
+        self.sent.append(msg)
+        if self.on_send:
+            self.on_send(msg, mid)
+        return mid
+
+    def read_next_msg(self) -> Message | None:
+        return self.queue.popleft() if self.queue else None
+
+    def wait_for_msg(self, timeout: float | None = None) -> Message | None:
+        if not self.queue and timeout:
+            time.sleep(min(timeout, 0.01))
+        return self.read_next_msg()
+
+    def num_messages(self) -> int:
+        return len(self.queue)
+
+    def max_messages(self) -> int:
+        return self.limit
+
+    def set_max_messages(self, count: int) -> int:
+        self.limit = count
+        return count
+
+    def close(self) -> None:
+        self.ops.append("close")
+
+
+def service_args() -> argparse.Namespace:
+    return argparse.Namespace(device=0, max_messages=1000, run_dir="", log_level="warning")
+
+
+def request(name: str, data: bytes = b"", serial: int = 50, from_: int = 9) -> Message:
+    return Message(name, data, from_=from_, flags=REQ_FLAGS, id=MessageId(0, serial))
+
+
+def event(name: str, data: bytes, from_: int, serial: int) -> Message:
+    return Message(protocol.DECODER_EVENT + name, data, from_=from_, id=MessageId(0, serial))
+
+
+def replies(ksock: FakeKsock) -> list[Message]:
+    return [m for m in ksock.sent if m.in_reply_to is not None]
+
+
+def test_decoder_binds_before_it_announces_started() -> None:
+    fake = FakeKsock()
+    decoder = DecoderService(service_args())
+    decoder.ksock = fake
+    decoder.setup(fake)
+    started = fake.ops.index(f"send {protocol.DECODER_EVENT}Started")
+    binds = [i for i, op in enumerate(fake.ops) if op.startswith("bind ")]
+    assert len(binds) == len(protocol.DECODER_COMMANDS)
+    assert max(binds) < started, fake.ops
+
+
+def test_a_failed_event_announce_gets_one_reply_and_is_counted() -> None:
+    fake = FakeKsock()
+    decoder = DecoderService(service_args())
+    decoder.ksock = fake
+    fake.fail = lambda msg: 0 if msg.in_reply_to is not None else errno.ENOBUFS
+    decoder.dispatch(request(protocol.DECODER + "Tune", b"channel=5 tag=t"))
+    answers = replies(fake)
+    assert len(answers) == 1, [m.data for m in answers]
+    assert protocol.decode(answers[0].data)["status"] == "ok"
+    assert decoder.errors == 1  # the lost event is counted and logged
+
+
+def test_an_error_after_the_reply_is_logged_not_answered_again() -> None:
+    class Fails(Service):
+        def handle(self, msg: Message) -> None:
+            self.reply(msg, protocol.ok())
+            raise RuntimeError("after the reply")
+
+    fake = FakeKsock()
+    service = Fails(service_args())
+    service.ksock = fake
+    service.dispatch(request(protocol.DECODER + "Status", serial=60))
+    service.dispatch(request(protocol.DECODER + "Status", serial=61))
+    assert [protocol.decode(m.data)["status"] for m in replies(fake)] == ["ok", "ok"]
+    assert service.errors == 2
+
+
+def test_client_forgets_replies_to_requests_it_stopped_waiting_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeKsock(ksock_id=3)
+    monkeypatch.setattr(client_module, "Ksock", lambda device, mode: fake)
+    with Client(relay=False) as client:
+        late = client.send(protocol.DECODER + "Status")
+        with pytest.raises(ReplyTimeout):
+            client.wait(late, timeout=0.05)
+        mid = client.send(protocol.DECODER + "Status")
+        for irt in (late, mid):  # the late reply comes first
+            fake.queue.append(Reply(protocol.DECODER + "Status", b"status=ok", in_reply_to=irt))
+        assert client.wait(mid, timeout=5).ok
+        assert client._replies == {} and client._names == {}, "a stray reply is kept"
+        fake.queue.append(Reply(protocol.DECODER + "Stop", b"status=ok", in_reply_to=late))
+        again = client.send(protocol.DECODER + "Status")
+        fake.queue.append(Reply(protocol.DECODER + "Status", b"status=ok", in_reply_to=again))
+        assert client.wait(again, timeout=5).ok
+        assert client._replies == {}
+
+
+def test_burst_does_not_count_stray_replies(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeKsock(ksock_id=3)
+    monkeypatch.setattr(client_module, "Ksock", lambda device, mode: fake)
+
+    def answer(msg: Message, mid: MessageId) -> None:
+        if msg.is_request():
+            fake.queue.append(Reply(msg.name, b"status=ok", in_reply_to=mid))
+
+    fake.on_send = answer
+    # the reply to a request this client gave up on earlier
+    fake.queue.append(Reply(protocol.DECODER + "Tune", b"status=ok", in_reply_to=MessageId(0, 1)))
+    with Client(relay=False) as client:
+        result = burst(client, burst_commands(8), window=2, timeout=5)
+    assert (result.sent, result.ok, result.errors, result.statuses) == (8, 8, 0, 0)
+
+
+def test_recorder_list_always_fits_in_a_payload_and_pages_through_everything() -> None:
+    r = RecorderState()
+    # the longest texts there are: 6-digit numbers, 4-digit channels, many switches
+    for n in range(MAX_KEPT):
+        rec = Recording(MAX_REC - n, 9999, True, state="stopped", switches=999999)
+        r.recordings[rec.rec] = rec
+    for n in range(MAX_ACTIVE):
+        rec = Recording(MAX_REC - MAX_KEPT - n, 9999, True, switches=999999)
+        r.recordings[rec.rec] = rec
+    tag = "x" * 200
+    seen: list[str] = []
+    after = None
+    for _ in range(len(r.recordings)):
+        fields: dict[str, str] = {"tag": tag}
+        if after is not None:
+            fields["after"] = after
+        reply = r.request("List", fields)
+        reply["tag"] = tag  # as the service echoes it
+        assert len(protocol.encode(reply)) <= protocol.MAX_PAYLOAD
+        assert reply["count"] == len(r.recordings)
+        seen += str(reply["recs"]).split(",")
+        if "next" not in reply:
+            break
+        after = str(reply["next"])
+    assert seen == [rec.text() for rec in sorted(r.recordings.values(), key=lambda x: x.rec)]
+
+
+def test_recorder_list_reply_goes_out_whole_from_the_service() -> None:
+    fake = FakeKsock()
+    recorder = RecorderService(service_args())
+    recorder.ksock = fake
+    for n in range(MAX_KEPT):
+        rec = Recording(MAX_REC - n, 9999, n % 2 == 0, state="stopped", switches=99999)
+        recorder.state.recordings[rec.rec] = rec
+    recorder.dispatch(request(protocol.RECORDER + "List"))
+    (answer,) = replies(fake)
+    fields = protocol.decode(answer.data)
+    assert fields["status"] == "ok", fields
+    assert fields["count"] == str(MAX_KEPT)
+
+
+def test_recorder_state_comes_from_the_decoder_events_not_its_requests() -> None:
+    r = RecorderState()
+    r.decoder_started(5)
+    # a request copy the decoder never carried out (it died, or refused it)
+    observe(r, 10, "Tune", b"channel=42")
+    assert r.status()["channel"] is None and r.status()["seq"] == 0
+    tuned(r, 3, 1)
+    assert (r.status()["state"], r.status()["channel"], r.status()["seq"]) == ("playing", 3, 1)
+    assert r.status()["commands"] == 1  # the journal still counts what it saw
+
+
+def test_recorder_detects_a_gap_in_the_events_and_resyncs_with_status() -> None:
+    fake = FakeKsock(ksock_id=8)
+    recorder = RecorderService(service_args())
+    recorder.ksock = fake
+    recorder.dispatch(event("Started", b"pid=1 ksock=5 state=stopped seq=0", 5, 20))
+    recorder.dispatch(event("Tuned", b"state=playing channel=4 seq=1 cause=0:21", 5, 22))
+    follow = recorder.state.request("Start", {})
+    assert follow["channel"] == 4
+    recorder.after_batch()
+    assert not [m for m in fake.sent if m.is_request()], "no resync while in step"
+    # events 2 to 4 were dropped (a full queue): the next one shows the gap
+    recorder.dispatch(event("Tuned", b"state=playing channel=9 seq=5 cause=0:40", 5, 41))
+    status = recorder.state.status()
+    assert (status["channel"], status["seq"], status["gaps"]) == (9, 5, 1)
+    assert recorder.state.recordings[int(follow["rec"])].channel == 9  # followed
+    recorder.after_batch()
+    (ask,) = [m for m in fake.sent if m.is_request()]
+    assert ask.name == protocol.DECODER + "Status"
+    # the decoder has moved on since: its Status reply is the truth
+    answer = Reply(
+        ask.name,
+        b"status=ok state=paused channel=9 seq=7 commands=3 digest=0 tag=recorder-resync",
+        in_reply_to=MessageId(0, fake.serial),
+        from_=5,
+    )
+    recorder.dispatch(answer)
+    status = recorder.state.status()
+    assert (status["state"], status["channel"], status["seq"]) == ("paused", 9, 7)
+    assert status["resyncs"] == 1
+    # older events (and a dead instance's) change nothing
+    recorder.dispatch(event("Stopped", b"state=stopped channel=9 seq=6 cause=0:50", 5, 51))
+    recorder.dispatch(event("Stopped", b"state=stopped channel=2 seq=9 cause=0:52", 4, 53))
+    assert recorder.state.status()["state"] == "paused"
+
+
+def test_recorder_resyncs_after_its_queue_was_full() -> None:
+    fake = FakeKsock(ksock_id=8, limit=10)
+    recorder = RecorderService(service_args())
+    recorder.ksock = fake
+    recorder.dispatch(event("Started", b"pid=1 ksock=5 state=stopped seq=0", 5, 20))
+    recorder.queue_limit = 10  # as the service loop finds it
+    recorder.before_message(9)
+    recorder.after_batch()
+    assert not [m for m in fake.sent if m.is_request()]
+    recorder.before_message(10)
+    recorder.after_batch()
+    asks = [m for m in fake.sent if m.is_request()]
+    assert [m.name for m in asks] == [protocol.DECODER + "Status"]

@@ -19,7 +19,10 @@
  *    kbus_wait_for_message_timeout().
  *  - A Ksock (`kbus_ksock_t`) is a plain file descriptor on `/dev/kbus<N>`:
  *    it can be passed to poll(2)/select(2) and is closed by
- *    kbus_ksock_close().
+ *    kbus_ksock_close(). It is opened close-on-exec (`O_CLOEXEC`), so a
+ *    child that runs another program (popen(3), system(3), exec) does not
+ *    keep it, nor its bindings, alive; to hand one over on purpose, clear
+ *    `FD_CLOEXEC` with fcntl(2).
  *  - Messages are "pointy" (the header points to a name and data owned by
  *    the caller) or "entire" (one malloc()ed block: header, padded name,
  *    padded data, end guard). Messages read from a Ksock are always entire.
@@ -34,11 +37,31 @@
  *  - kbus_ksock_read_msg() returns a negative errno on every error.
  *  - kbus_msg_sizeof() gives the right size for entire messages.
  *  - The stateful-request creators set KBUS_BIT_WANT_A_REPLY themselves.
- *  - The print functions show bytes >= 0x80 as `\x80`, never sign-extended.
+ *  - The print functions show bytes >= 0x80 as `\x80`, never sign-extended,
+ *    and a backslash as `\\`.
+ *  - kbus_ksock_open() opens close-on-exec; kbus_ksock_read_msg() checks
+ *    what it read; entire-message sizes are computed in 64 bits.
  *  - Kept on purpose: kbus_ksock_next_msg() returns 1 (not 0) when it popped
  *    a message, as existing users rely on it.
  *
- * The header is usable from C++ (all declarations are `extern "C"`).
+ * Threads: libkbus has no global or static state and takes no locks; each
+ * function works on its arguments only, so threads may call it freely on
+ * different Ksocks and different messages. A Ksock itself is not safe to
+ * share without a lock: KBUS keeps one message being written and one being
+ * read per Ksock, so two threads that write (kbus_ksock_send_msg() is a
+ * write then a SEND) or read (kbus_ksock_read_next_msg() is a NEXTMSG then
+ * reads) on the same Ksock at once mix up their messages. Use one Ksock per
+ * thread, or hold a lock across each whole send and each whole receive.
+ * Only kbus_wait_for_message*() may run beside another thread's use of the
+ * same Ksock. A message may be read by several threads at once, but not
+ * changed or freed while another uses it. The print functions write with
+ * several stdio calls, so lines printed to one stream by several threads
+ * at once can interleave.
+ *
+ * The header is usable from C++ (all declarations are `extern "C"`), and
+ * with it the ABI header: both compile cleanly with `-Wcast-qual` and, in
+ * C++, `-pedantic-errors`. The ABI header defines no macro of its own
+ * outside the `KBUS_` prefix.
  */
 #ifndef KBUS_KBUS_H
 #define KBUS_KBUS_H
@@ -100,8 +123,9 @@ typedef int kbus_ksock_t;
  * @brief Open the KBUS device `/dev/kbus<device_number>`.
  * @param device_number the device (0 for `/dev/kbus0`).
  * @param flags open(2) flags; only the access mode (O_RDONLY, O_WRONLY or
- *        O_RDWR) is used, the other bits are ignored. A read-only Ksock can
- *        bind and receive but not send.
+ *        O_RDWR) is used, the other bits are ignored: the Ksock is always
+ *        opened with O_CLOEXEC. A read-only Ksock can bind and receive but
+ *        not send.
  * @return the Ksock (a file descriptor, >= 0), or -errno (-ENOENT if there
  *         is no such device).
  */
@@ -208,6 +232,55 @@ int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t *num_messages);
 int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t *num_messages);
 
 /**
+ * @brief Who sent the message being read: after kbus_ksock_next_msg() (or
+ *        kbus_ksock_read_next_msg(), which leaves it current), the sender's
+ *        effective uid and gid and its process id as they were when it was
+ *        sent, as the kernel recorded them. A message KBUS made itself has
+ *        KBUS_CREDS_SYNTHETIC in creds->flags (docs/policy.md).
+ * @param[out] creds receives them.
+ * @return 0 or -errno: -ENOMSG no message is being read.
+ */
+int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds);
+
+/**
+ * @brief How many messages the device's access policy has withheld from
+ *        this Ksock as a listener (docs/policy.md).
+ * @param[out] count receives the number.
+ * @return 0 or -errno.
+ */
+int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count);
+
+/**
+ * @brief Switch batch reading on (1) or off (0) for this Ksock: with it on,
+ *        kbus_ksock_read_batch() takes several whole messages per system
+ *        call (the BATCHREAD ioctl; not in the original KBUS).
+ * @return the previous state (0 or 1), or -errno.
+ */
+int kbus_ksock_set_batch_read(kbus_ksock_t ksock, int on);
+
+/**
+ * @brief With batch reading on: pop as many whole messages as fit in buf
+ *        (entire form, one after the other; walk them with
+ *        kbus_batch_next()). Nothing is consumed that is not returned.
+ * @return the number of bytes read (0: no message), or -errno: -EMSGSIZE
+ *         the next message does not fit in len (it stays queued: use
+ *         kbus_ksock_next_msg() and kbus_ksock_read_msg() for it).
+ */
+ssize_t kbus_ksock_read_batch(kbus_ksock_t ksock, void *buf, size_t len);
+
+/**
+ * @brief The message at *offset in a batch (len bytes from
+ *        kbus_ksock_read_batch()), copied (messages in a batch are only
+ *        4-byte aligned), moving *offset past it.
+ * @param[out] msg receives the message (free with kbus_msg_delete()), or
+ *             NULL at the end of the batch.
+ * @return 0, -EBADMSG if what is at *offset is not a whole, well-formed
+ *         message, or -ENOMEM.
+ */
+int kbus_batch_next(const void *buf, size_t len, size_t *offset,
+		    kbus_message_t **msg);
+
+/**
  * @brief Send the message written so far (kbus_ksock_write_msg()).
  * @param[out] msg_id receives the message's id (also on -EAGAIN); may be NULL.
  * @return 0 or -errno: -ENOMSG nothing written, -EADDRNOTAVAIL no replier
@@ -297,13 +370,19 @@ int kbus_wait_for_message_timeout(kbus_ksock_t ksock, int wait_for, int timeout_
  * @brief Read the popped message (kbus_ksock_next_msg()) into a new buffer.
  *
  * Allocates @p msg_len bytes and reads until they are all read (retrying
- * reads that KBUS interrupted).
+ * reads that KBUS interrupted), then checks that they are exactly one
+ * whole entire message: both guards and the final end guard, NULL name and
+ * data pointers, a name followed by its NUL, and `name_len` and `data_len`
+ * that add up to @p msg_len (KBUS_ENTIRE_MSG_LEN()). So the name and data
+ * of a message it returns lie inside it.
  *
  * @param[out] msg receives the entire message, to be freed with
  *             kbus_msg_delete(); NULL on error.
  * @param msg_len the length kbus_ksock_next_msg() gave.
  * @return 0 or -errno: -EBADMSG if there was nothing (or too little) to
- *         read, -EINVAL if @p msg_len is smaller than a header, -ENOMEM.
+ *         read, or what was read is not such a message (a @p msg_len other
+ *         than the message's length, for one), -EINVAL if @p msg_len is
+ *         smaller than a header, -ENOMEM.
  */
 int kbus_ksock_read_msg(kbus_ksock_t ksock, kbus_message_t **msg, size_t msg_len);
 
@@ -328,6 +407,11 @@ int kbus_ksock_write_msg(kbus_ksock_t ksock, const kbus_message_t *msg);
 
 /**
  * @brief Write raw bytes to the Ksock (part of a message being composed).
+ *
+ * Loops over partial writes, and retries writes that KBUS interrupted
+ * (EINTR, and EAGAIN: waiting for the device lock was interrupted), a
+ * thousand times at most.
+ *
  * @return 0 or -errno.
  */
 int kbus_ksock_write_data(kbus_ksock_t ksock, const uint8_t *data, size_t data_len);
@@ -350,7 +434,8 @@ int kbus_ksock_send_msg(kbus_ksock_t ksock, const kbus_message_t *msg,
  * The creators allocate with malloc(), zero the header, set both guards,
  * the flags and lengths, and return 0 or -errno (-ENOMEM, -EINVAL for a
  * NULL @p msg, a NULL name or a zero name length, or NULL data with a
- * non-zero data length); @p *msg is NULL on failure. "Pointy" creators keep
+ * non-zero data length, -EMSGSIZE for an entire message longer than
+ * INT32_MAX bytes); @p *msg is NULL on failure. "Pointy" creators keep
  * pointers to the caller's name and data (keep them alive until the
  * message is sent and free the message with kbus_msg_delete()); "entire"
  * creators copy them into one self-contained block.
@@ -476,7 +561,8 @@ void kbus_msg_delete_all(kbus_message_t **msg_p);
 
 /**
  * @brief The size of the message structure: the header size for a pointy
- *        message, KBUS_ENTIRE_MSG_LEN(name_len, data_len) for an entire one.
+ *        message, KBUS_ENTIRE_MSG_LEN(name_len, data_len) for an entire one
+ *        (computed in 64 bits), or -EMSGSIZE if that is over INT32_MAX.
  */
 int kbus_msg_sizeof(const kbus_message_t *msg);
 
@@ -507,7 +593,9 @@ void kbus_msg_print(FILE *stream, const kbus_message_t *msg);
  * events), ` id=[n:s]`, ` to=N`, ` from=N`, ` orig_from=(n,l)`,
  * ` final_to=(n,l)`, ` in_reply_to=[n:s]`, ` flags=0xX` followed by
  * ` REQ YOU SYN URG aFL aWT` for the bits set, ` data=` and the data (bytes
- * 0x20-0x7e as they are, others as `\xNN`; for a bind event
+ * 0x20-0x7e as they are but the backslash, which is `\\`, others as `\xNN`,
+ * so the text `\x00` and a NUL byte print differently; the name likewise;
+ * for a bind event
  * ` [Bind 'name' for N]` or ` [Unbind 'name' for N]`), then `>`. KIND is
  * Status, Reply, Request, ReplierBindEvent or Announcement. Example:
  * `<Request '$.Q' id=[0:6] from=1 flags=0x3 REQ YOU data=hello>`.

@@ -18,7 +18,9 @@ kbus_ksock_t kbus_ksock_open_by_name(const char *device_name, int flags)
 
 	if (!device_name)
 		return -EINVAL;
-	fd = open(device_name, flags & O_ACCMODE);
+	/* close-on-exec always (as Python opens files): a Ksock left open in a
+	 * child that runs another program would keep its bindings alive */
+	fd = open(device_name, (flags & O_ACCMODE) | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return fd;
@@ -177,6 +179,79 @@ int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t *num_messages)
 	return rv < 0 ? rv : 0;
 }
 
+int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds)
+{
+	if (!creds)
+		return -EINVAL;
+	memset(creds, 0, sizeof(*creds));
+	return kbus_ioctl(ksock, KBUS_IOC_MSGCREDS, creds);
+}
+
+int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count)
+{
+	if (!count)
+		return -EINVAL;
+	*count = 0;
+	return kbus_ioctl(ksock, KBUS_IOC_FILTERED, count);
+}
+
+int kbus_ksock_set_batch_read(kbus_ksock_t ksock, int on)
+{
+	uint32_t v = on ? 1 : 0;
+	int rv = kbus_ioctl(ksock, KBUS_IOC_BATCHREAD, &v);
+
+	return rv < 0 ? rv : (int)v;
+}
+
+ssize_t kbus_ksock_read_batch(kbus_ksock_t ksock, void *buf, size_t len)
+{
+	int tries;
+
+	for (tries = 0; tries < KBUS_LOCK_RETRIES; tries++) {
+		ssize_t got = read(ksock, buf, len);
+
+		if (got >= 0)
+			return got;
+		/* KBUS's "interrupted waiting for the Ksock": nothing read */
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+int kbus_batch_next(const void *buf, size_t len, size_t *offset,
+		    kbus_message_t **msg)
+{
+	const unsigned char *p = (const unsigned char *)buf + *offset;
+	kbus_message_t hdr;
+	uint64_t size;
+	uint32_t guard;
+
+	if (!msg)
+		return -EINVAL;
+	*msg = NULL;
+	if (*offset >= len)
+		return 0;
+	if (len - *offset < sizeof(hdr))
+		return -EBADMSG;
+	memcpy(&hdr, p, sizeof(hdr));
+	if (hdr.start_guard != KBUS_MSG_START_GUARD ||
+	    hdr.end_guard != KBUS_MSG_END_GUARD || hdr.name || hdr.data)
+		return -EBADMSG;
+	size = KBUS_ENTIRE_MSG_LEN(hdr.name_len, hdr.data_len);
+	if (size > len - *offset)
+		return -EBADMSG;
+	memcpy(&guard, p + size - sizeof(guard), sizeof(guard));
+	if (guard != KBUS_MSG_END_GUARD)
+		return -EBADMSG;
+	*msg = malloc((size_t)size);
+	if (!*msg)
+		return -ENOMEM;
+	memcpy(*msg, p, (size_t)size);
+	*offset += (size_t)size;
+	return 0;
+}
+
 int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t *num_messages)
 {
 	int rv;
@@ -294,6 +369,34 @@ int kbus_wait_for_message(kbus_ksock_t ksock, int wait_for)
 	return kbus_wait_for_message_timeout(ksock, wait_for, -1);
 }
 
+/*
+ * 0 if the msg_len bytes at buf are one whole entire message as KBUS gives
+ * it: both guards, no name or data pointer, a name of 1 or more bytes
+ * followed by its NUL, lengths that add up to exactly msg_len, and the
+ * final end guard. -EBADMSG otherwise.
+ */
+static int kbus_check_entire(const unsigned char *buf, size_t msg_len)
+{
+	kbus_message_t hdr;
+	uint32_t guard;
+	uint64_t end;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.start_guard != KBUS_MSG_START_GUARD || hdr.end_guard != KBUS_MSG_END_GUARD)
+		return -EBADMSG;
+	if (hdr.name || hdr.data || hdr.name_len == 0)
+		return -EBADMSG;
+	if (KBUS_ENTIRE_MSG_LEN(hdr.name_len, hdr.data_len) != (uint64_t)msg_len)
+		return -EBADMSG;
+	if (buf[sizeof(kbus_entire_message_t) + hdr.name_len] != '\0')
+		return -EBADMSG;
+	end = 4 * (uint64_t)KBUS_ENTIRE_MSG_END_GUARD_INDEX(hdr.name_len, hdr.data_len);
+	memcpy(&guard, buf + sizeof(kbus_entire_message_t) + end, sizeof(guard));
+	if (guard != KBUS_MSG_END_GUARD)
+		return -EBADMSG;
+	return 0;
+}
+
 int kbus_ksock_read_msg(kbus_ksock_t ksock, kbus_message_t **msg, size_t msg_len)
 {
 	unsigned char *buf;
@@ -325,6 +428,10 @@ int kbus_ksock_read_msg(kbus_ksock_t ksock, kbus_message_t **msg, size_t msg_len
 			return -EBADMSG;
 		}
 		got += (size_t)n;
+	}
+	if (kbus_check_entire(buf, msg_len) < 0) {
+		free(buf);
+		return -EBADMSG;
 	}
 	*msg = (kbus_message_t *)buf;
 	return 0;
@@ -359,7 +466,9 @@ int kbus_ksock_write_data(kbus_ksock_t ksock, const uint8_t *data, size_t data_l
 		if (n < 0) {
 			int err = errno;
 
-			if (err == EINTR && ++retries < KBUS_LOCK_RETRIES)
+			/* EAGAIN: KBUS was interrupted waiting for the device
+			 * lock (a write never waits for anything else) */
+			if ((err == EINTR || err == EAGAIN) && ++retries < KBUS_LOCK_RETRIES)
 				continue;
 			return -err;
 		}

@@ -48,10 +48,14 @@ int kbus_msg_create(kbus_message_t **msg, const char *name, uint32_t name_len,
 	return 0;
 }
 
-/* Entire-message lengths fit in size_t, whatever the u32 lengths. */
-static size_t kbus_entire_len(uint32_t name_len, uint32_t data_len)
+/*
+ * The length of an entire message, computed in 64 bits (it can reach 8 GiB,
+ * which no 32-bit size_t holds). Messages are at most INT32_MAX bytes: the
+ * most kbus_msg_sizeof() can give, and far beyond any KBUS device's maximum.
+ */
+static uint64_t kbus_entire_len(uint32_t name_len, uint32_t data_len)
 {
-	return KBUS_ENTIRE_MSG_LEN((size_t)name_len, (size_t)data_len);
+	return KBUS_ENTIRE_MSG_LEN(name_len, data_len);
 }
 
 int kbus_msg_create_entire(kbus_message_t **msg, const char *name, uint32_t name_len,
@@ -59,20 +63,22 @@ int kbus_msg_create_entire(kbus_message_t **msg, const char *name, uint32_t name
 {
 	kbus_entire_message_t *e;
 	kbus_message_t *m;
-	size_t len;
+	uint64_t len;
 	int rv = kbus_msg_check_args(msg, name, name_len, data, data_len);
 
 	if (rv < 0)
 		return rv;
 	len = kbus_entire_len(name_len, data_len);
-	e = calloc(1, len);	/* zeroed: NUL after the name, padding */
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	e = calloc(1, (size_t)len);	/* zeroed: NUL after the name, padding */
 	if (!e)
 		return -ENOMEM;
 	m = &e->header;
 	kbus_msg_init(m, name_len, data_len, flags);
 	memcpy(&e->rest[0], name, name_len);
 	if (data_len)
-		memcpy(&e->rest[KBUS_ENTIRE_MSG_DATA_INDEX((size_t)name_len)], data, data_len);
+		memcpy(&e->rest[KBUS_ENTIRE_MSG_DATA_INDEX(name_len)], data, data_len);
 	*kbus_msg_end_ptr(e) = KBUS_MSG_END_GUARD;
 	*msg = m;
 	return 0;
@@ -233,7 +239,7 @@ void kbus_msg_delete_all(kbus_message_t **msg_p)
 
 int kbus_msg_sizeof(const kbus_message_t *msg)
 {
-	size_t len;
+	uint64_t len;
 
 	if (!msg)
 		return -EINVAL;

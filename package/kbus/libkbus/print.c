@@ -48,7 +48,9 @@ static void kbus_print_bytes(FILE *stream, const unsigned char *p, size_t len)
 	size_t i;
 
 	for (i = 0; i < len; i++) {
-		if (kbus_is_printable(p[i]))
+		if (p[i] == '\\')
+			fputs("\\\\", stream);	/* so that "\\x00" and a NUL differ */
+		else if (kbus_is_printable(p[i]))
 			fputc(p[i], stream);
 		else
 			fprintf(stream, "\\x%02x", (unsigned int)p[i]);
@@ -202,8 +204,8 @@ void kbus_msg_fdump(FILE *stream, const kbus_message_t *msg, int dump_data)
 		const kbus_entire_message_t *e = (const kbus_entire_message_t *)msg;
 		uint32_t guard;
 
-		memcpy(&guard, &e->rest[KBUS_ENTIRE_MSG_END_GUARD_INDEX((size_t)msg->name_len,
-									(size_t)msg->data_len)],
+		memcpy(&guard, &e->rest[KBUS_ENTIRE_MSG_END_GUARD_INDEX(msg->name_len,
+									msg->data_len)],
 		       sizeof(guard));
 		fprintf(stream, "  final end guard: %08" PRIx32 "\n", guard);
 	}

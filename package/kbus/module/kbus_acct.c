@@ -251,7 +251,7 @@ void kbus_sending_start(struct kbus_ksock *ks)
 	lockdep_assert_held(&dev->lock);
 	if (ks->wr.sending)
 		return;
-	ks->wr.sending = true;
+	WRITE_ONCE(ks->wr.sending, true);
 	spin_lock(&dev->acct_lock);
 	list_add(&ks->send_list, &dev->sending);
 	spin_unlock(&dev->acct_lock);
@@ -264,7 +264,7 @@ void kbus_sending_end(struct kbus_ksock *ks)
 	lockdep_assert_held(&dev->lock);
 	if (!ks->wr.sending)
 		return;
-	ks->wr.sending = false;
+	WRITE_ONCE(ks->wr.sending, false);
 	spin_lock(&dev->acct_lock);
 	list_del(&ks->send_list);
 	spin_unlock(&dev->acct_lock);

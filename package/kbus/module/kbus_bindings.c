@@ -6,6 +6,7 @@
  * Bindings are bounded per Ksock, per user and per device (module
  * parameters kbus_max_*_bindings): a BIND beyond a bound fails with ENOSPC.
  */
+#include <linux/cred.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -114,6 +115,11 @@ int kbus_bind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	lockdep_assert_held(&dev->lock);
 	if (replier && kbus_name_is(name, len, KBUS_MSG_NAME_REPLIER_BIND_EVENT))
 		return -EBADMSG;
+	if (replier && !kbus_policy_allows(dev, KBUS_POLICY_OWN, name, len,
+					   current_cred())) {
+		dev->denied_binds++;
+		return -EPERM;
+	}
 	if (replier && kbus_find_exact_replier(dev, name, len))
 		return -EADDRINUSE;
 	err = kbus_binding_room(ks);
@@ -165,13 +171,21 @@ static u32 kbus_drop_queued(struct kbus_binding *b, const char *why)
 	struct kbus_ksock *ks = b->ksock;
 	struct kbus_dev *dev = ks->dev;
 	struct kbus_qentry *qe, *tmp;
+	LIST_HEAD(dropped);
 	u32 removed = 0;
 
 	lockdep_assert_held(&dev->lock);
+	spin_lock(&ks->qlock);
 	list_for_each_entry_safe(qe, tmp, &ks->queue, list) {
 		if (qe->binding != b)
 			continue;
-		kbus_unqueue(qe);
+		list_move_tail(&qe->list, &dropped);
+		WRITE_ONCE(ks->count, ks->count - 1);
+		WRITE_ONCE(ks->queued_bytes, ks->queued_bytes - qe->charge.bytes);
+	}
+	spin_unlock(&ks->qlock);
+	list_for_each_entry_safe(qe, tmp, &dropped, list) {
+		list_del(&qe->list);
 		if (qe->req)
 			kbus_req_replier_gone(dev, qe->req, why, ks->id);
 		kbus_qentry_free(dev, qe);
@@ -294,7 +308,8 @@ int kbus_report_snapshot(struct kbus_ksock *ks)
 		qe->msg = ev;
 		qe->flags = ev->flags;
 		err = -EBUSY;
-		if (ks->queued_bytes + kbus_msg_size(ev) <= max_bytes)
+		if (kbus_ksock_queued_bytes(ks) + ks->reserved_bytes +
+		    kbus_msg_size(ev) <= max_bytes)
 			err = kbus_charge(dev, &qe->charge, ks->user,
 					  ks->user->uid, kbus_msg_size(ev),
 					  false);

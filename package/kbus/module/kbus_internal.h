@@ -12,10 +12,15 @@
  *	counts, counters and flags. Never held across a copy of message
  *	bytes from or to user space (pointy names and data are copied before
  *	it is taken); only small ioctl arguments are copied under it.
+ *   ksock->qlock (spinlock): that Ksock's queue (the list, its count and
+ *	bytes). Messages are queued under dev->lock and qlock; a plain
+ *	message is taken off under qlock and io_lock only (NEXTMSG's fast
+ *	path), so readers under dev->lock see the count and bytes go down
+ *	at any time, never up.
  *   dev->acct_lock (spinlock): the byte accounting (dev->mem, each user's
  *	bytes and usages) and the list of Ksocks waiting to send. Taken for
  *	a few instructions by whoever charges or gives back bytes, with or
- *	without the locks above.
+ *	without the locks above; never with a qlock held.
  *
  * A sent message is one reference-counted struct kbus_msg shared by every
  * recipient; each queue holds a small struct kbus_qentry per copy with that
@@ -132,6 +137,8 @@ struct kbus_msg {
 	struct kbus_orig_from final_to;
 	u32 flags;			/* WANT_YOU_TO_REPLY is per copy */
 	kuid_t uid;			/* the sender's user (the actor) */
+	const struct cred *cred;	/* the sender's, at SEND; NULL: KBUS's */
+	struct pid *pid;		/* the sender's thread group */
 	u32 name_len;
 	u32 data_len;
 	u32 body_len;			/* padded name + padded data */
@@ -256,23 +263,30 @@ struct kbus_ksock {
 	pid_t pid;
 	bool can_write;
 	bool privileged;		/* opened with CAP_SYS_ADMIN */
+	const struct cred *cred;	/* the opener's (listen policy) */
 	struct list_head dev_list;	/* dev->ksocks, newest first */
 
-	struct mutex io_lock;		/* wr and rd */
+	struct mutex io_lock;		/* wr, rd and the sender's below */
 	struct kbus_wstate wr;
 	struct kbus_rstate rd;
+	/* Who sent the message NEXTMSG last made current (MSGCREDS). */
+	bool has_sender;
+	const struct cred *sender_cred;	/* NULL: KBUS made it */
+	struct pid *sender_pid;
 
 	wait_queue_head_t read_wait;
 	wait_queue_head_t write_wait;
 	struct list_head send_list;	/* dev->sending (dev->acct_lock) */
 
+	spinlock_t qlock;		/* the queue: see above */
+	struct list_head queue;
+	u32 count;
+	unsigned long queued_bytes;	/* charged bytes of the queue */
+
 	/* Under dev->lock from here on. */
 	struct list_head bindings;	/* this Ksock's bindings */
 	u32 num_bindings;
-	struct list_head queue;
-	u32 count;
 	u32 max_messages;
-	unsigned long queued_bytes;	/* charged bytes of the queue */
 	unsigned long reserved_bytes;	/* charged for outstanding answers */
 	struct list_head outstanding;	/* kbus_req it sent, unanswered */
 	u32 num_outstanding;
@@ -282,7 +296,8 @@ struct kbus_ksock {
 	u32 max_owed;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
-	u64 last_pushed_seq;
+	bool batch_read;		/* read() returns whole messages (io_lock) */
+	u32 filtered;			/* messages the policy withheld */
 	u32 num_setaside;
 	bool closing;
 
@@ -305,6 +320,8 @@ struct kbus_dev {
 	u32 num_bindings;
 	struct rhashtable names;	/* the name index */
 	struct kbus_name_node **matches; /* scratch: kbus_match() result */
+	struct kbus_name_key *keys;	/* scratch: kbus_match()'s keys */
+	u32 nkeys;
 	struct rhashtable requests;	/* accepted requests, by requester+id */
 	struct list_head ksocks;	/* newest first */
 	struct xarray ksock_ids;	/* id -> struct kbus_ksock */
@@ -325,6 +342,13 @@ struct kbus_dev {
 	struct list_head setaside;	/* oldest first */
 	u32 num_setaside;
 	bool setaside_tragic;
+
+	struct kbus_pdb *policy;	/* NULL: none (kbus_policy.c) */
+	struct kbus_name_key *policy_keys;	/* scratch (binding patterns) */
+	struct kbus_pnode **policy_nodes;	/* scratch */
+	u64 denied_binds;
+	u64 denied_sends;
+	u64 filtered;
 };
 
 /*
@@ -368,6 +392,14 @@ void kbus_sending_start(struct kbus_ksock *ks);
 void kbus_sending_end(struct kbus_ksock *ks);
 bool kbus_is_sending(struct kbus_ksock *ks);
 
+/* What a name index is searched with: prefix[0..plen) then "last" (if not 0). */
+struct kbus_name_key {
+	const char *prefix;
+	u32 plen;
+	char last;
+	u32 hash;
+};
+
 /* kbus_names.c */
 int kbus_names_init(void);
 int kbus_check_name(const char *name, u32 len, bool allow_wildcard);
@@ -380,6 +412,8 @@ struct kbus_name_node *kbus_node_get(struct kbus_dev *dev, const char *name,
 				     u32 len);
 void kbus_node_put(struct kbus_dev *dev, struct kbus_name_node *node);
 u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len);
+u32 kbus_name_hash(const char *name, u32 len);
+u32 kbus_cover_keys(const char *name, u32 len, struct kbus_name_key *keys);
 struct kbus_binding *kbus_match_replier(struct kbus_dev *dev, u32 nmatch);
 
 /* kbus_queue.c */
@@ -404,6 +438,12 @@ struct kbus_qentry *kbus_qentry_alloc(gfp_t gfp);
 void kbus_qentry_free(struct kbus_dev *dev, struct kbus_qentry *qe);
 void kbus_push(struct kbus_qentry *qe);
 void kbus_unqueue(struct kbus_qentry *qe);
+struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks);
+struct kbus_qentry *kbus_pop_plain_if(struct kbus_ksock *ks,
+				      struct kbus_qentry *want,
+				      struct kbus_msg *msg);
+u32 kbus_ksock_count(const struct kbus_ksock *ks);
+unsigned long kbus_ksock_queued_bytes(const struct kbus_ksock *ks);
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
 struct kbus_ksock *kbus_find_ksock(struct kbus_dev *dev, u32 id);
 struct kbus_msg *kbus_synthetic(struct kbus_dev *dev, const char *name,
@@ -433,6 +473,22 @@ void kbus_req_replier_gone(struct kbus_dev *dev, struct kbus_req *req,
 void kbus_req_pending_status(struct kbus_ksock *ks, const char *name);
 void kbus_requests_close_requester(struct kbus_ksock *ks);
 void kbus_requests_close_replier(struct kbus_ksock *ks);
+
+/* kbus_policy.c */
+struct kbus_pdb;
+struct kbus_pnode;
+struct seq_file;
+int kbus_policy_init(struct kbus_dev *dev);
+void kbus_policy_exit(struct kbus_dev *dev);
+void kbus_policy_free(struct kbus_pdb *pol);
+int kbus_policy_load(struct kbus_dev *dev, const struct kbus_policy __user *arg);
+bool kbus_policy_allows(struct kbus_dev *dev, u8 action, const char *name,
+			u32 len, const struct cred *cred);
+u32 kbus_policy_prepare(struct kbus_dev *dev);
+bool kbus_policy_allows_prepared(struct kbus_dev *dev, u32 nnodes, u8 action,
+				 const struct cred *cred);
+bool kbus_reserved_name(const char *name, u32 len);
+void kbus_policy_show(struct seq_file *m, struct kbus_dev *dev);
 
 /* kbus_bindings.c */
 struct kbus_binding *kbus_find_exact_replier(struct kbus_dev *dev,

@@ -126,6 +126,7 @@ struct kbus_dev *kbus_dev_get(unsigned int index)
 
 static void kbus_free_device(struct kbus_dev *dev)
 {
+	kbus_policy_exit(dev);
 	kbus_requests_exit(dev);
 	kbus_index_exit(dev);
 	xa_destroy(&dev->ksock_ids);
@@ -168,6 +169,9 @@ static int kbus_create_device(kuid_t creator, bool unprivileged)
 	err = kbus_requests_init(dev);
 	if (err)
 		goto err_index;
+	err = kbus_policy_init(dev);
+	if (err)
+		goto err_requests;
 
 	/*
 	 * The cdev has a life of its own (its kobject may outlive its
@@ -204,6 +208,7 @@ err_unpublish:
 	kbus_devices[index] = NULL;
 	kbus_dev_count = index;
 err_requests:
+	kbus_policy_exit(dev);
 	kbus_requests_exit(dev);
 err_index:
 	kbus_index_exit(dev);

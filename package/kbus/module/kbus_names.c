@@ -100,7 +100,7 @@ static u32 kbus_hash_fold(u64 hash)
 }
 
 /* The index hash of a name string (any bytes: REPLIER queries are raw). */
-static u32 kbus_name_hash(const char *name, u32 len)
+u32 kbus_name_hash(const char *name, u32 len)
 {
 	u32 body = len, start = 2, i;
 	char last = 0;
@@ -125,14 +125,6 @@ static u32 kbus_name_hash(const char *name, u32 len)
 		hash = kbus_hash_wild(hash, last);
 	return kbus_hash_fold(hash);
 }
-
-/* What the index is searched with: prefix[0..plen) then "last" (if not 0). */
-struct kbus_name_key {
-	const char *prefix;
-	u32 plen;
-	char last;
-	u32 hash;
-};
 
 static u32 kbus_key_hashfn(const void *data, u32 len, u32 seed)
 {
@@ -169,12 +161,15 @@ int kbus_index_init(struct kbus_dev *dev)
 
 	dev->matches = kcalloc(KBUS_MAX_MATCHES, sizeof(*dev->matches),
 			       GFP_KERNEL);
-	if (!dev->matches)
-		return -ENOMEM;
-	err = rhashtable_init(&dev->names, &kbus_name_params);
+	dev->keys = kcalloc(KBUS_MAX_MATCHES, sizeof(*dev->keys), GFP_KERNEL);
+	err = -ENOMEM;
+	if (dev->matches && dev->keys)
+		err = rhashtable_init(&dev->names, &kbus_name_params);
 	if (err) {
 		kfree(dev->matches);
+		kfree(dev->keys);
 		dev->matches = NULL;
+		dev->keys = NULL;
 	}
 	return err;
 }
@@ -184,7 +179,9 @@ void kbus_index_exit(struct kbus_dev *dev)
 {
 	rhashtable_destroy(&dev->names);
 	kfree(dev->matches);
+	kfree(dev->keys);
 	dev->matches = NULL;
+	dev->keys = NULL;
 }
 
 static struct kbus_name_node *kbus_node_lookup(struct kbus_dev *dev,
@@ -249,42 +246,74 @@ void kbus_node_put(struct kbus_dev *dev, struct kbus_name_node *node)
 /*
  * Collect in dev->matches the nodes whose bindings match a (valid, not
  * wildcard) message name (spec 3.3): "prefix.*" for every prefix ending in
- * a dot, "prefix.%" for the last one, and the name itself. Costs one pass
- * over the name and one lookup per level, whatever is bound elsewhere.
+ * a dot (shallowest first), "prefix.%" for the last one, and the name
+ * itself. Costs one pass over the name and one lookup per level, whatever
+ * is bound elsewhere. The keys stay in dev->keys for the policy
+ * (kbus_policy_prepare()).
  */
 u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len)
 {
-	struct kbus_name_node *node;
-	u64 hash = kbus_root_hash, last_hash = 0;
-	u32 i, n = 0, start = 2, last_dot = 0;
+	u32 i, n = 0;
 
 	lockdep_assert_held(&dev->lock);
-	for (i = 1; i < len; i++) {
+	dev->nkeys = kbus_cover_keys(name, len, dev->keys);
+	for (i = dev->nkeys; i-- > 0;) {
+		struct kbus_name_node *node;
+
+		node = rhashtable_lookup_fast(&dev->names, &dev->keys[i],
+					      kbus_name_params);
+		if (node)
+			dev->matches[n++] = node;
+	}
+	return n;
+}
+
+/*
+ * The keys of every pattern that matches a (valid) message name or, for a
+ * (valid) wildcard pattern, every pattern that covers all the names it
+ * matches, most specific first: the name itself, "prefix.%", then
+ * "prefix.*" from the deepest prefix to "$.*". keys has room for
+ * KBUS_MAX_MATCHES. Returns how many.
+ */
+u32 kbus_cover_keys(const char *name, u32 len, struct kbus_name_key *keys)
+{
+	bool wild = kbus_is_wildcard_end(name, len);
+	u32 scan = wild ? len - 1 : len;	/* keeps the dot before a wildcard */
+	u64 hash = kbus_root_hash, last_hash = 0;
+	u32 i, n = 0, front = 0, start = 2, last_dot = 0;
+
+	for (i = 1; i < scan; i++) {
 		if (name[i] != '.')
 			continue;
 		if (i > 1) {
 			hash = kbus_hash_word(hash, name + start, i - start);
 			start = i + 1;
 		}
-		node = kbus_node_lookup(dev, name, i + 1, '*',
-					kbus_hash_fold(kbus_hash_wild(hash, '*')));
-		if (node)
-			dev->matches[n++] = node;
+		keys[n++] = (struct kbus_name_key){
+			.prefix = name, .plen = i + 1, .last = '*',
+			.hash = kbus_hash_fold(kbus_hash_wild(hash, '*')),
+		};
 		last_dot = i;
 		last_hash = hash;
 	}
-	if (last_dot) {
-		node = kbus_node_lookup(dev, name, last_dot + 1, '%',
-					kbus_hash_fold(kbus_hash_wild(last_hash,
-								      '%')));
-		if (node)
-			dev->matches[n++] = node;
+	/* Deepest first. */
+	for (i = 0; i < n / 2; i++)
+		swap(keys[i], keys[n - 1 - i]);
+	if (wild && name[len - 1] == '*')
+		return n;
+	front = wild ? 1 : 2;
+	memmove(keys + front, keys, n * sizeof(*keys));
+	if (!wild) {
+		hash = kbus_hash_word(hash, name + start, len - start);
+		keys[0] = (struct kbus_name_key){
+			.prefix = name, .plen = len, .hash = kbus_hash_fold(hash),
+		};
 	}
-	hash = kbus_hash_word(hash, name + start, len - start);
-	node = kbus_node_lookup(dev, name, len, 0, kbus_hash_fold(hash));
-	if (node)
-		dev->matches[n++] = node;
-	return n;
+	keys[front - 1] = (struct kbus_name_key){
+		.prefix = name, .plen = last_dot + 1, .last = '%',
+		.hash = kbus_hash_fold(kbus_hash_wild(last_hash, '%')),
+	};
+	return n + front;
 }
 
 /*

@@ -137,6 +137,10 @@ static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 		   kbus_next_nonzero(dev->last_msg_serial),
 		   dev->num_setaside,
 		   dev->setaside_tragic ? "(gone tragic)" : "");
+	/* Not in the original's format: only once there is something to say. */
+	if (dev->policy || dev->denied_binds || dev->denied_sends)
+		seq_printf(m, "    policy: denied binds %llu sends %llu, filtered %llu\n",
+			   dev->denied_binds, dev->denied_sends, dev->filtered);
 	list_for_each_entry(ks, &dev->ksocks, dev_list) {
 		const char *part;
 		u32 wpos;
@@ -147,7 +151,7 @@ static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 		kbus_write_position(ks, &wpos, &part);
 		seq_printf(m, "    ksock %u last msg %u:%u queue %u of %u\n",
 			   ks->id, ks->last_msg_id_sent.network_id,
-			   ks->last_msg_id_sent.serial_num, ks->count,
+			   ks->last_msg_id_sent.serial_num, kbus_ksock_count(ks),
 			   ks->max_messages);
 		seq_printf(m, "      read byte %u of %u, wrote byte %u of %s (%sfinished), %ssending\n",
 			   READ_ONCE(ks->rd.pos), READ_ONCE(ks->rd.total),
@@ -199,6 +203,11 @@ static int kbus_users_show(struct seq_file *m, void *v)
 	return kbus_proc_each(m, kbus_show_users);
 }
 
+static int kbus_policy_show_all(struct seq_file *m, void *v)
+{
+	return kbus_proc_each(m, kbus_policy_show);
+}
+
 int kbus_proc_init(void)
 {
 	kbus_proc_dir = proc_mkdir("kbus", NULL);
@@ -209,7 +218,9 @@ int kbus_proc_init(void)
 	    !proc_create_single("stats", 0444, kbus_proc_dir,
 				kbus_stats_show) ||
 	    !proc_create_single("users", 0400, kbus_proc_dir,
-				kbus_users_show)) {
+				kbus_users_show) ||
+	    !proc_create_single("policy", 0400, kbus_proc_dir,
+				kbus_policy_show_all)) {
 		proc_remove(kbus_proc_dir);
 		return -ENOMEM;
 	}

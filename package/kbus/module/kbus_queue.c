@@ -3,7 +3,10 @@
  * KBUS kernel message bus: messages, queue entries, queues and the
  * set-aside list.
  */
+#include <linux/cred.h>
 #include <linux/overflow.h>
+#include <linux/pid.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -32,7 +35,12 @@ struct kbus_msg *kbus_msg_alloc(u32 name_len, u32 data_len, gfp_t gfp)
 
 static void kbus_msg_release(struct kref *ref)
 {
-	kvfree(container_of(ref, struct kbus_msg, ref));
+	struct kbus_msg *msg = container_of(ref, struct kbus_msg, ref);
+
+	if (msg->cred)
+		put_cred(msg->cred);
+	put_pid(msg->pid);
+	kvfree(msg);
 }
 
 void kbus_msg_put(struct kbus_msg *msg)
@@ -76,13 +84,24 @@ u32 kbus_next_serial(struct kbus_dev *dev)
 	return dev->last_msg_serial;
 }
 
+/* The queue's count and bytes, which a reader's fast pop may lower. */
+u32 kbus_ksock_count(const struct kbus_ksock *ks)
+{
+	return READ_ONCE(ks->count);
+}
+
+unsigned long kbus_ksock_queued_bytes(const struct kbus_ksock *ks)
+{
+	return READ_ONCE(ks->queued_bytes);
+}
+
 /*
  * Spec 8.2: each outstanding request reserves a slot, so a Ksock is full
  * when count + outstanding >= max. A Reply uses its reserved slot.
  */
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply)
 {
-	u64 used = (u64)ks->count + ks->num_outstanding;
+	u64 used = (u64)kbus_ksock_count(ks) + ks->num_outstanding;
 
 	lockdep_assert_held(&ks->dev->lock);
 	if (for_reply && used)
@@ -99,14 +118,24 @@ void kbus_push(struct kbus_qentry *qe)
 	struct kbus_ksock *ks = qe->ksock;
 
 	lockdep_assert_held(&ks->dev->lock);
+	spin_lock(&ks->qlock);
 	if (qe->flags & KBUS_BIT_URGENT)
 		list_add(&qe->list, &ks->queue);
 	else
 		list_add_tail(&qe->list, &ks->queue);
-	ks->count++;
-	ks->queued_bytes += qe->charge.bytes;
-	ks->last_pushed_seq = qe->msg->seq;
-	wake_up_interruptible(&ks->read_wait);
+	WRITE_ONCE(ks->count, ks->count + 1);
+	WRITE_ONCE(ks->queued_bytes, ks->queued_bytes + qe->charge.bytes);
+	spin_unlock(&ks->qlock);
+	/* A reader, not a writer: the sender goes on to its other copies. */
+	wake_up_interruptible_sync_poll(&ks->read_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+static void __kbus_unqueue(struct kbus_ksock *ks, struct kbus_qentry *qe)
+{
+	lockdep_assert_held(&ks->qlock);
+	list_del(&qe->list);
+	WRITE_ONCE(ks->count, ks->count - 1);
+	WRITE_ONCE(ks->queued_bytes, ks->queued_bytes - qe->charge.bytes);
 }
 
 /* Take a copy off its queue; its bytes stay charged (to whoever takes it). */
@@ -115,9 +144,39 @@ void kbus_unqueue(struct kbus_qentry *qe)
 	struct kbus_ksock *ks = qe->ksock;
 
 	lockdep_assert_held(&ks->dev->lock);
-	list_del(&qe->list);
-	ks->count--;
-	ks->queued_bytes -= qe->charge.bytes;
+	spin_lock(&ks->qlock);
+	__kbus_unqueue(ks, qe);
+	spin_unlock(&ks->qlock);
+}
+
+/*
+ * NEXTMSG's fast path, without dev->lock: take the first message off the
+ * queue if it is a plain one (no request this Ksock must answer) and no
+ * set-aside event waits to come up after it; else NULL (and nothing done).
+ */
+struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks)
+{
+	return kbus_pop_plain_if(ks, NULL, NULL);
+}
+
+/* The same, only if the first copy is qe holding msg (when qe is given). */
+struct kbus_qentry *kbus_pop_plain_if(struct kbus_ksock *ks,
+				      struct kbus_qentry *want,
+				      struct kbus_msg *msg)
+{
+	struct kbus_qentry *qe;
+
+	lockdep_assert_held(&ks->io_lock);
+	if (READ_ONCE(ks->num_setaside))
+		return NULL;
+	spin_lock(&ks->qlock);
+	qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
+	if (qe && !qe->req && (!want || (qe == want && qe->msg == msg)))
+		__kbus_unqueue(ks, qe);
+	else
+		qe = NULL;
+	spin_unlock(&ks->qlock);
+	return qe;
 }
 
 struct kbus_ksock *kbus_find_ksock(struct kbus_dev *dev, u32 id)
@@ -164,15 +223,15 @@ void kbus_setaside_add(struct kbus_setaside *sa, struct kbus_ksock *ks,
 	sa->msg = kbus_msg_get(msg);
 	list_add_tail(&sa->list, &dev->setaside);
 	dev->num_setaside++;
-	ks->num_setaside++;
+	WRITE_ONCE(ks->num_setaside, ks->num_setaside + 1);
 	/* Set-aside events make the Ksock readable (spec 18.10). */
-	wake_up_interruptible(&ks->read_wait);
+	wake_up_interruptible_poll(&ks->read_wait, EPOLLIN | EPOLLRDNORM);
 }
 
 static void kbus_setaside_free(struct kbus_dev *dev, struct kbus_setaside *sa)
 {
 	list_del(&sa->list);
-	sa->ksock->num_setaside--;
+	WRITE_ONCE(sa->ksock->num_setaside, sa->ksock->num_setaside - 1);
 	dev->num_setaside--;
 	if (!dev->num_setaside)
 		dev->setaside_tragic = false;

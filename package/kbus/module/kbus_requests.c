@@ -76,7 +76,7 @@ struct kbus_req *kbus_req_new(struct kbus_ksock *requester)
 	int err;
 
 	lockdep_assert_held(&dev->lock);
-	if (requester->queued_bytes + requester->reserved_bytes + bytes >
+	if (kbus_ksock_queued_bytes(requester) + requester->reserved_bytes + bytes >
 	    READ_ONCE(kbus_max_ksock_bytes))
 		return ERR_PTR(-ENOLCK);
 

@@ -12,6 +12,8 @@
  * budget and cannot fail. (Bytes are charged and given back without
  * dev->lock by writers and readers; a plan never reads them twice.)
  */
+#include <linux/cred.h>
+#include <linux/pid.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -30,10 +32,12 @@ struct kbus_plan {
 	u32 nmatch;			/* nodes in dev->matches */
 	bool event;			/* a bind event of an explicit (UN)BIND */
 	bool closing;			/* an unbind event at close: cannot fail */
+	u32 npolicy;			/* policy nodes for the name (listen) */
 	u64 pass;
 	struct list_head copies;	/* planned queue entries, in order */
 	struct list_head set_asides;	/* planned set-aside entries */
 	u32 num_set_asides;
+	struct list_head filtered;	/* listeners the policy withholds it from */
 	struct kbus_msg *lost;		/* $.KBUS.UnbindEventsLost, if needed */
 };
 
@@ -71,8 +75,9 @@ static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
 {
 	struct kbus_dev *dev = p->dev;
 	unsigned long size = kbus_msg_size(p->msg);
-	unsigned long bytes = ks->queued_bytes + ks->reserved_bytes + size;
-	u64 used = (u64)ks->count + ks->num_outstanding;
+	unsigned long bytes = kbus_ksock_queued_bytes(ks) + ks->reserved_bytes +
+			      size;
+	u64 used = (u64)kbus_ksock_count(ks) + ks->num_outstanding;
 	struct kbus_qentry *qe;
 	int err;
 
@@ -104,6 +109,24 @@ static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
 		ks->pending++;
 	ks->pending_bytes += size;
 	ks->pass_seq = p->msg->seq;
+	return 0;
+}
+
+/* A listener the policy withholds the message from, counted at commit. */
+struct kbus_withheld {
+	struct list_head list;
+	struct kbus_ksock *ksock;
+};
+
+static int kbus_plan_withhold(struct kbus_plan *p, struct kbus_ksock *ks)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | (p->closing ? __GFP_NOFAIL : 0);
+	struct kbus_withheld *w = kmalloc(sizeof(*w), gfp);
+
+	if (!w)
+		return -ENOMEM;
+	w->ksock = ks;
+	list_add_tail(&w->list, &p->filtered);
 	return 0;
 }
 
@@ -195,6 +218,15 @@ static int kbus_plan_build(struct kbus_plan *p)
 				continue;
 			if (ks->only_once && kbus_plan_has_copy(p, ks))
 				continue;
+			if (p->dev->policy &&
+			    !kbus_policy_allows_prepared(p->dev, p->npolicy,
+							 KBUS_POLICY_LISTEN,
+							 ks->cred)) {
+				ret = kbus_plan_withhold(p, ks);
+				if (ret)
+					return ret;
+				continue;
+			}
 			ret = kbus_plan_copy(p, ks, b, flags, NULL, false);
 			if (ret < 0)
 				return ret;
@@ -218,6 +250,7 @@ static int kbus_plan_build(struct kbus_plan *p)
 /* Give back everything the plan reserved. */
 static void kbus_plan_abort(struct kbus_plan *p)
 {
+	struct kbus_withheld *w, *wtmp;
 	struct kbus_setaside *sa, *stmp;
 	struct kbus_qentry *qe, *tmp;
 
@@ -228,6 +261,8 @@ static void kbus_plan_abort(struct kbus_plan *p)
 	}
 	list_for_each_entry_safe(sa, stmp, &p->set_asides, list)
 		kfree(sa);
+	list_for_each_entry_safe(w, wtmp, &p->filtered, list)
+		kfree(w);
 	kbus_msg_put(p->lost);
 }
 
@@ -278,11 +313,17 @@ static void kbus_commit_set_asides(struct kbus_plan *p)
 /* Link every planned copy into its queue. Decides nothing; cannot fail. */
 static void kbus_plan_commit(struct kbus_plan *p)
 {
+	struct kbus_withheld *w, *wtmp;
 	struct kbus_qentry *qe, *tmp;
 
 	list_for_each_entry_safe(qe, tmp, &p->copies, list) {
 		list_del(&qe->list);
 		kbus_push(qe);
+	}
+	list_for_each_entry_safe(w, wtmp, &p->filtered, list) {
+		w->ksock->filtered++;
+		p->dev->filtered++;
+		kfree(w);
 	}
 	kbus_commit_set_asides(p);
 	kbus_msg_put(p->lost);
@@ -299,6 +340,7 @@ static int kbus_plan_run(struct kbus_plan *p)
 	lockdep_assert_held(&p->dev->lock);
 	INIT_LIST_HEAD(&p->copies);
 	INIT_LIST_HEAD(&p->set_asides);
+	INIT_LIST_HEAD(&p->filtered);
 	p->pass = ++p->dev->next_pass;
 	err = kbus_plan_build(p);
 	if (err) {
@@ -327,6 +369,7 @@ int kbus_deliver_event(struct kbus_dev *dev, struct kbus_msg *msg,
 		.nmatch = kbus_match(dev, msg->name, msg->name_len),
 	};
 
+	p.npolicy = kbus_policy_prepare(dev);
 	return kbus_plan_run(&p);
 }
 
@@ -404,6 +447,30 @@ static int kbus_find_answered(struct kbus_plan *p)
 }
 
 /*
+ * May the sender (as it was at SEND) send msg? Names under "$.KBUS." are
+ * KBUS's own; otherwise the policy's "send" rules decide, and a Reply may
+ * also carry a name its sender may own (its request's, as a rule).
+ */
+static int kbus_may_send(struct kbus_plan *p)
+{
+	struct kbus_msg *msg = p->msg;
+	struct kbus_dev *dev = p->dev;
+
+	if (kbus_reserved_name(msg->name, msg->name_len))
+		goto denied;
+	if (kbus_policy_allows_prepared(dev, p->npolicy, KBUS_POLICY_SEND,
+					msg->cred))
+		return 0;
+	if (kbus_is_reply(msg) &&
+	    kbus_policy_allows_prepared(dev, p->npolicy, KBUS_POLICY_OWN,
+					msg->cred))
+		return 0;
+denied:
+	dev->denied_sends++;
+	return -EPERM;
+}
+
+/*
  * One attempt at sending ks's written message (spec 8.1 steps 4-8), under
  * dev->lock. retry is true when re-running a pending ALL_OR_WAIT send.
  */
@@ -422,8 +489,17 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 
 	lockdep_assert_held(&ks->io_lock);
 	lockdep_assert_held(&dev->lock);
-	if (!retry)
+	if (!retry) {
 		kbus_msg_take_header(msg, &ks->wr.hdr);
+		/* Who sent it, as of now (a retry keeps the first SEND's). */
+		msg->cred = get_current_cred();
+		msg->pid = get_task_pid(current, PIDTYPE_TGID);
+	}
+	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
+	p.npolicy = kbus_policy_prepare(dev);
+	err = kbus_may_send(&p);
+	if (err)
+		return err;
 	if (kbus_is_request(msg)) {
 		if (kbus_ksock_full(ks, false))
 			return -ENOLCK;
@@ -445,7 +521,6 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 	*id_out = msg->id;
 	msg->seq = ++dev->next_seq;
 
-	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
 	if (kbus_is_request(msg)) {
 		p.replier = kbus_match_replier(dev, p.nmatch);
 		if (!p.replier)

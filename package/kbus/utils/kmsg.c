@@ -21,6 +21,7 @@ enum {
 	EXIT_RECEIVE = 13,
 	EXIT_TIMEOUT = 14,
 	EXIT_STATUS = 15,
+	EXIT_OUTPUT = 16,
 };
 
 #define DEFAULT_CALL_TIMEOUT 10.0
@@ -48,7 +49,8 @@ static const char usage_text[] =
 "  -b, --bus N          use /dev/kbusN (default 0; `-bus N` works too)\n"
 "  -c, --count N        listen: exit after N messages; reply: exit after\n"
 "                       answering N requests (default: run until killed)\n"
-"  -t, --timeout SECS   call: wait at most SECS for the reply (default 10);\n"
+"  -t, --timeout SECS   call: wait at most SECS for the reply, and for full\n"
+"                       queues with --all-or-wait (default 10);\n"
 "                       listen, reply: stop after SECS (exit 0, or 14 if\n"
 "                       --count was given and not reached); send: wait at\n"
 "                       most SECS for full queues with --all-or-wait.\n"
@@ -113,6 +115,7 @@ static const char usage_text[] =
 "      waiting for full queues\n"
 "  15  call: KBUS answered with a status message (e.g.\n"
 "      $.KBUS.Replier.GoneAway) instead of a reply\n"
+"  16  cannot write to standard output\n"
 "\n"
 "Examples:\n"
 "  kmsg listen '$.*'                       # everything on /dev/kbus0\n"
@@ -418,7 +421,8 @@ static void print_json(FILE *f, const kbus_message_t *msg)
 	fputs("}\n", f);
 }
 
-/* One message on standard output, flushed (kmsg is often piped). */
+/* One message on standard output, flushed (kmsg is often piped); exit 16
+ * if it cannot be written. */
 static void show(const kbus_message_t *msg)
 {
 	if (opt.dump) {
@@ -429,7 +433,10 @@ static void show(const kbus_message_t *msg)
 		kbus_msg_print2(stdout, msg, opt.full ? 0 : KBUS_MSG_PRINT_FLAGS_ABBREVIATE);
 		fputc('\n', stdout);
 	}
-	fflush(stdout);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		complain("cannot write to standard output: %s", strerror(errno));
+		exit(EXIT_OUTPUT);
+	}
 }
 
 /* A message kmsg sent, on standard error with --verbose. */
@@ -530,12 +537,24 @@ static kbus_message_t *read_one(kbus_ksock_t ksock)
 	return msg;
 }
 
-/* Send, and with ALL_OR_WAIT wait for the pending send to complete. */
-static int send_message(kbus_ksock_t ksock, const kbus_message_t *msg, kbus_msg_id_t *id)
+/*
+ * Write and send, and with ALL_OR_WAIT wait (at most `timeout` seconds, 0 =
+ * no limit) for the pending send to complete. *id is {0,0} unless SEND gave
+ * one: an EAGAIN from the write is an error (KBUS was interrupted), only one
+ * from SEND means a pending send.
+ */
+static int send_message(kbus_ksock_t ksock, const kbus_message_t *msg, kbus_msg_id_t *id,
+			double timeout)
 {
-	int64_t deadline = deadline_from(opt.timeout);
-	int rv = kbus_ksock_send_msg(ksock, msg, id);
+	int64_t deadline = deadline_from(timeout);
+	int rv;
 
+	id->network_id = 0;
+	id->serial_num = 0;
+	rv = kbus_ksock_write_msg(ksock, msg);
+	if (rv < 0)
+		return rv;
+	rv = kbus_ksock_send(ksock, id);
 	while (rv == -EAGAIN) {
 		int w = kbus_wait_for_message_timeout(ksock, KBUS_KSOCK_WRITABLE,
 						      ms_left(deadline));
@@ -544,7 +563,7 @@ static int send_message(kbus_ksock_t ksock, const kbus_message_t *msg, kbus_msg_
 			return 0;	/* the pending send went through */
 		if (w == 0 && deadline >= 0 && ms_left(deadline) == 0) {
 			kbus_ksock_discard(ksock);
-			complain("timeout: queues still full after %g s", opt.timeout);
+			complain("timeout: queues still full after %g s", timeout);
 			exit(EXIT_TIMEOUT);
 		}
 		if (w < 0 && w != -EINTR)
@@ -633,7 +652,7 @@ static int cmd_send(const char *name, const struct buffer *data)
 		complain("cannot create the message: %s", strerror(-rv));
 		return EXIT_SEND;
 	}
-	rv = send_message(ksock, msg, &id);
+	rv = send_message(ksock, msg, &id, opt.timeout);
 	if (rv < 0) {
 		complain("cannot send '%s': %s (%s)", name, send_error_text(rv), errno_name(rv));
 		kbus_msg_delete(&msg);
@@ -665,7 +684,7 @@ static int cmd_call(const char *name, const struct buffer *data)
 		return EXIT_SEND;
 	}
 	req->to = opt.to;
-	rv = send_message(ksock, req, &id);
+	rv = send_message(ksock, req, &id, timeout);
 	if (rv < 0) {
 		complain("cannot send request '%s': %s (%s)", name, send_error_text(rv),
 			 errno_name(rv));

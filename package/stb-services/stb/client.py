@@ -121,17 +121,29 @@ class Client:
         return self.ksock.wait_for_msg(timeout)
 
     def wait(self, mid: MessageId, timeout: float = 10.0) -> Response:
-        """The reply to request ``mid`` (replies to others are kept)."""
+        """The reply to request ``mid``.  Replies to our other requests that
+        come meanwhile are kept for their own wait(); on ReplyTimeout the
+        request is given up, and its reply, should it still come, dropped."""
         key = _key(mid)
         deadline = time.monotonic() + timeout
         while key not in self._replies:
             left = deadline - time.monotonic()
             if left <= 0:
+                self._names.pop(key, None)  # given up: a late reply is stray
                 raise ReplyTimeout(f"no reply to {protocol.format_id(mid)} within {timeout:g} s")
             msg = self._take(left)
-            if msg is not None and msg.in_reply_to is not None:
-                self._replies[_key(msg.in_reply_to)] = msg
+            if msg is not None:
+                self.keep(msg)
         return self._response(mid, self._replies.pop(key))
+
+    def keep(self, msg: Message) -> bool:
+        """Keep ``msg`` if it answers a request still waited for (sent with
+        :meth:`send`, neither collected nor given up); False if stray."""
+        irt = msg.in_reply_to
+        if irt is None or _key(irt) not in self._names:
+            return False
+        self._replies[_key(irt)] = msg
+        return True
 
     def _response(self, mid: MessageId, msg: Message) -> Response:
         name = self._names.pop(_key(mid), "")
@@ -216,8 +228,10 @@ class RecorderSession:
     def stop(self, rec: int | None = None) -> Response:
         return self.request("Stop", {"rec": rec if rec is not None else self.last_rec})
 
-    def list_recordings(self) -> Response:
-        return self.request("List")
+    def list_recordings(self, after: int | None = None) -> Response:
+        """One page of List: the recordings numbered above ``after``; the
+        reply's ``next`` field, if any, is the ``after`` of the next page."""
+        return self.request("List", {"after": after})
 
 
 # -- bursts ---------------------------------------------------------------------------
@@ -288,9 +302,10 @@ def burst(
         if msg is None:
             raise ReplyTimeout(f"burst: no reply within {timeout:g} s ({result.text()})")
         irt = msg.in_reply_to
-        if irt is None:
+        if irt is None or _key(irt) not in outstanding:
+            client.keep(msg)  # not one of the burst's: another request's, or stray
             continue
-        name = outstanding.pop(_key(irt), "")
+        name = outstanding.pop(_key(irt))
         if msg.name.startswith(protocol.KBUS_PREFIX):
             result.statuses += 1
             if client.relay:

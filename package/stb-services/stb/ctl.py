@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", choices=["0", "1"])
     p = sub.add_parser("rec-stop", help="recorder Stop")
     p.add_argument("rec")
-    sub.add_parser("rec-list", help="recorder List")
+    sub.add_parser("rec-list", help="recorder List (every page, one line each)")
     sub.add_parser("rec-status", help="recorder Status")
     sub.add_parser("counters", help="logger Counters")
     p = sub.add_parser("request", help="any request: NAME [FIELD=VALUE...]")
@@ -142,8 +142,14 @@ def run(args: argparse.Namespace, client: Client) -> int:
         return _status(client.request(RECORDER + "Start", fields, timeout))
     if cmd == "rec-stop":
         return _status(client.request(RECORDER + "Stop", {"rec": args.rec}, timeout))
-    if cmd == "rec-list":
-        return _status(client.request(RECORDER + "List", {}, timeout))
+    if cmd == "rec-list":  # one line per page (see List in docs/stb-messages.md)
+        fields: dict[str, Value] = {}
+        while True:
+            response = client.request(RECORDER + "List", fields, timeout)
+            status = _status(response)
+            if status != EXIT_OK or "next" not in response.fields:
+                return status
+            fields = {"after": response.fields["next"]}
     if cmd == "rec-status":
         return _status(client.request(RECORDER + "Status", {}, timeout))
     if cmd == "counters":

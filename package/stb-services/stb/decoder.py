@@ -2,9 +2,12 @@
 
 It keeps the decoder state (:class:`DecoderState`: stopped, playing or
 paused, and the tuned channel), answers Tune, Play, Pause, Stop and Status,
-and announces ``$.STB.Decoder.Event.<Tuned|Playing|Paused|Stopped>`` after
-every change (``$.STB.Decoder.Event.Started`` when it starts, before it binds,
-so that every listener knows a new decoder instance begins with no state).
+and announces ``$.STB.Decoder.Event.<Tuned|Playing|Paused|Stopped>`` on
+every change, just before the reply, with the whole state and its ``seq`` (so a listener that
+missed some can tell, and catch up).  ``$.STB.Decoder.Event.Started`` says
+that a new instance begins with no state: it is announced once the names
+are bound (so a listener may ask Status at once) and before any request is
+answered (so every other event of the instance comes after it).
 """
 
 from __future__ import annotations
@@ -141,10 +144,15 @@ class DecoderService(Service):
         super().__init__(args)
         self.state = DecoderState()
         self.journal = CommandJournal()
+        self.started: MessageId | None = None  # the id of our Started event
 
     def setup(self, ksock: Ksock) -> None:
-        # Announce first: any request that reaches this instance comes after it.
-        ksock.send_msg(
+        # Bind first: whoever hears Started can ask this instance at once.
+        # Nothing is answered before Started goes out (the loop starts after
+        # setup), so every other event of this instance comes after it.
+        for command in DECODER_COMMANDS:
+            ksock.bind(DECODER + command, replier=True)
+        self.started = ksock.send_msg(
             Announcement(
                 DECODER_EVENT + "Started",
                 protocol.encode(
@@ -152,8 +160,14 @@ class DecoderService(Service):
                 ),
             )
         )
-        for command in DECODER_COMMANDS:
-            ksock.bind(DECODER + command, replier=True)
+
+    def _before_started(self, mid: MessageId | None) -> bool:
+        """A request sent before our Started (between bind and announce):
+        listeners saw it before Started, so it is not in their journals."""
+        started = self.started
+        if mid is None or started is None or mid.network_id != started.network_id:
+            return False
+        return bool(mid.serial_num < started.serial_num)
 
     def handle(self, msg: Message) -> None:
         if not msg.wants_us_to_reply():
@@ -164,27 +178,35 @@ class DecoderService(Service):
             self.reply(msg, protocol.error(protocol.E_UNKNOWN_COMMAND, f"not a command: {name}"))
             return
         data = msg.data
-        journal_command(self.journal, command, msg.id, name, data)
-        outcome: list[Outcome] = []
+        if not self._before_started(msg.id):
+            journal_command(self.journal, command, msg.id, name, data)
 
         def run(fields: Fields) -> dict[str, Value]:
             result = self.state.apply(command, fields)
-            outcome.append(result)
             if command == "Status":
                 result.reply.update(commands=self.journal.count, digest=self.journal.digest)
+            if result.event is not None:
+                # before the reply: whoever acts on the reply comes after the
+                # event in bus order (the recorder knows the new channel)
+                event, event_fields = result.event
+                cause = protocol.format_id(msg.id)
+                self.announce_event(event, {**event_fields, "cause": cause})
             return result.reply
 
         self.serve_request(msg, run)
-        if outcome and outcome[0].event is not None:
-            event, fields = outcome[0].event
-            assert self.ksock is not None
-            self.ksock.send_msg(
-                Announcement(
-                    DECODER_EVENT + event,
-                    protocol.encode({**fields, "cause": protocol.format_id(msg.id)}),
-                )
-            )
-            self.log.debug("%s: %s", event, fields)
+
+    def announce_event(self, event: str, fields: dict[str, Value]) -> None:
+        """Announce a change.  The change is made whatever happens: a failure
+        is logged and counted, and the request still gets its one reply
+        (listeners see the jump in seq)."""
+        assert self.ksock is not None
+        try:
+            self.ksock.send_msg(Announcement(DECODER_EVENT + event, protocol.encode(fields)))
+        except OSError as exc:
+            self.errors += 1
+            self.log.error("cannot announce %s seq=%s: %s", event, fields.get("seq"), exc)
+            return
+        self.log.debug("%s: %s", event, fields)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from kbus import Ksock, Message, reply_to
+from kbus import Ksock, Message, MessageId, reply_to
 
 from . import protocol
 from .protocol import FieldError, PayloadError, Value
@@ -91,6 +91,8 @@ class Service:
         self.handled = 0
         self.errors = 0
         self.queue_full_seen = 0
+        self.queue_limit = 0  # the Ksock's queue limit (MAXMSGS), once running
+        self._answered: MessageId | None = None  # the last request answered
         self._wake_r = -1
         self._wake_w = -1
 
@@ -111,10 +113,18 @@ class Service:
     # -- requests ------------------------------------------------------------------
 
     def reply(self, request: Message, fields: dict[str, Value]) -> None:
-        """Answer ``request``; a requester that went away is only logged."""
+        """Answer ``request``; a requester that went away is only logged.
+
+        A request is answered once: :meth:`dispatch` sends no error reply
+        for a request this has already answered (or found unanswerable)."""
         assert self.ksock is not None
         try:
-            self.ksock.send_msg(reply_to(request, protocol.encode(fields)))
+            data = protocol.encode(fields)
+        except ValueError as exc:  # a reply longer than a payload may be: a bug
+            self.log.error("reply to %s too long: %s", request.name, exc)
+            data = protocol.encode(protocol.error(protocol.E_INTERNAL, "reply too long"))
+        try:
+            self.ksock.send_msg(reply_to(request, data))
         except OSError as exc:
             if exc.errno in (errno.EADDRNOTAVAIL, errno.ECONNREFUSED, errno.EBUSY):
                 self.log.warning(
@@ -126,6 +136,7 @@ class Service:
                 )
             else:
                 raise
+        self._answered = request.id
 
     def serve_request(
         self, msg: Message, handler: Callable[[protocol.Fields], dict[str, Value]]
@@ -180,12 +191,14 @@ class Service:
                 pass
 
     def dispatch(self, msg: Message) -> None:
+        self._answered = None
         try:
             self.handle(msg)
         except Exception:
             self.errors += 1
             self.log.exception("while handling %s", msg)
-            if msg.wants_us_to_reply():
+            # one reply per request: not when the failure came after it
+            if msg.wants_us_to_reply() and (self._answered is None or self._answered != msg.id):
                 try:
                     self.reply(msg, protocol.error(protocol.E_INTERNAL, "internal error"))
                 except Exception:
@@ -220,7 +233,7 @@ class Service:
         return 0
 
     def _loop(self, ksock: Ksock) -> None:
-        limit = ksock.max_messages()
+        limit = self.queue_limit = ksock.max_messages()
         while not self.stopping:
             readable, _, _ = select.select([ksock.fileno(), self._wake_r], [], [], 5.0)
             if self._wake_r in readable:

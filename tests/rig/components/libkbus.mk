@@ -56,7 +56,7 @@ $(RIG)/libkbus.inputs: FORCE
 
 $(RIG)/stage/libkbus.stamp: $(RIG)/libkbus.inputs $(LIBKBUS_INPUTS) $(LIBKBUS_SAN_MANIFEST)
 	rm -rf $(LIBKBUS_B) $(LIBKBUS_STAGE)
-	@echo "libkbus ($(ARCH)): library, kmsg, kspeed"
+	@echo "libkbus ($(ARCH)): library, kmsg, kspeed, kbus-policy"
 	$(LIBKBUS_MAKE) -C $(LIBKBUS_DIR) O=$(LIBKBUS_B)/main CFLAGS='$(LIBKBUS_CFLAGS)' LDFLAGS= \
 		DESTDIR=$(LIBKBUS_B)/destdir all install
 	test -f $(LIBKBUS_B)/destdir/usr/include/kbus/kbus.h
@@ -70,7 +70,7 @@ $(RIG)/stage/libkbus.stamp: $(RIG)/libkbus.inputs $(LIBKBUS_INPUTS) $(LIBKBUS_SA
 		$(LIBKBUS_STAGE)/usr/libexec/kbus-tests
 	cp -a $(LIBKBUS_B)/destdir/usr/lib/libkbus.so* $(LIBKBUS_STAGE)/usr/lib/
 	cp -a $(LIBKBUS_B)/destdir/usr/bin/kmsg $(LIBKBUS_B)/destdir/usr/bin/kspeed \
-		$(LIBKBUS_STAGE)/usr/bin/
+		$(LIBKBUS_B)/destdir/usr/bin/kbus-policy $(LIBKBUS_STAGE)/usr/bin/
 	cp -a $(LIBKBUS_B)/tests/test_libkbus $(LIBKBUS_B)/tests/test_cxx \
 		$(LIBKBUS_STAGE)/usr/libexec/kbus-tests/
 ifeq ($(ARCH),x86_64)
