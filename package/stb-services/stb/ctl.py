@@ -135,11 +135,11 @@ def run(args: argparse.Namespace, client: Client) -> int:
     if cmd in ("play", "pause", "stop"):
         return _status(client.request(DECODER + cmd.capitalize(), {}, timeout))
     if cmd == "status":
-        fields = {"journal": "reset"} if args.reset_journal else {}
-        return _status(client.request(DECODER + "Status", fields, timeout))
+        status_fields: dict[str, Value] = {"journal": "reset"} if args.reset_journal else {}
+        return _status(client.request(DECODER + "Status", status_fields, timeout))
     if cmd == "rec-start":
-        fields = {"channel": args.channel, "follow": args.follow}
-        return _status(client.request(RECORDER + "Start", fields, timeout))
+        start_fields: dict[str, Value] = {"channel": args.channel, "follow": args.follow}
+        return _status(client.request(RECORDER + "Start", start_fields, timeout))
     if cmd == "rec-stop":
         return _status(client.request(RECORDER + "Stop", {"rec": args.rec}, timeout))
     if cmd == "rec-list":  # one line per page (see List in docs/stb-messages.md)
