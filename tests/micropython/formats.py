@@ -4,6 +4,8 @@ reply_to/stateful_request, and messages decoded from those bytes.  The
 guest test runs it under micropython and python3 and compares the outputs.
 """
 
+import struct
+
 from kbus import (
     Announcement,
     Message,
@@ -77,3 +79,11 @@ print(repr(Request.from_bytes(Message("$.Q", flags=2).to_bytes())))
 print(repr(Reply.from_bytes(linked.to_bytes())), repr(Status.from_bytes(linked.to_bytes())))
 error(Message.from_bytes, b"Kbus")
 error(Message.from_bytes, Message("$.M").to_bytes()[:-4])
+
+# a $.KBUS. status or bind event is one only when KBUS made it (SYNTHETIC)
+bind_data = struct.pack("<III", 1, 3, 6) + b"$.Fred\0\0"  # the rigs are little-endian
+for flags in (0, Message.SYNTHETIC):
+    st = Message("$.KBUS.Replier.GoneAway", in_reply_to=MessageId(0, 5), flags=flags)
+    ev = Message("$.KBUS.ReplierBindEvent", bind_data, flags=flags)
+    print(st.is_status(), type(st.cast()).__name__, st)
+    print(ev.is_replier_bind_event(), ev)

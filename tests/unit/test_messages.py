@@ -137,6 +137,37 @@ def _status_bytes(**kwargs: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------------
+# $.KBUS. names are trusted only when KBUS made the message (SYNTHETIC)
+
+
+def test_a_status_is_a_kbus_reply_that_kbus_made() -> None:
+    made = Message("$.KBUS.Replier.GoneAway", in_reply_to=MessageId(0, 5), flags=Message.SYNTHETIC)
+    assert made.is_status()
+    assert type(made.cast()) is Status
+    assert type(Message.from_bytes(made.to_bytes()).cast()) is Status
+    # the same name without SYNTHETIC (a client's, under kbus_compat_open=1)
+    forged = Message("$.KBUS.Replier.GoneAway", in_reply_to=MessageId(0, 5))
+    assert not forged.is_status()
+    assert type(forged.cast()) is Reply
+    assert str(forged).startswith("<Reply ")
+    # SYNTHETIC, but not a reply, or not a $.KBUS. name
+    assert not Message("$.KBUS.Replier.GoneAway", flags=Message.SYNTHETIC).is_status()
+    assert not Message("$.Fred", in_reply_to=MessageId(0, 5), flags=4).is_status()
+
+
+def test_a_bind_event_is_trusted_only_when_kbus_made_it() -> None:
+    data = _bind_event_data(1, 3, b"$.Fred")
+    made = Message("$.KBUS.ReplierBindEvent", flags=Message.SYNTHETIC, data=data)
+    assert made.is_replier_bind_event()
+    assert str(made) == "<ReplierBindEvent flags=0x4 (SYN), [Bind '$.Fred' for 3]>"
+    forged = Message("$.KBUS.ReplierBindEvent", data=data)
+    assert not forged.is_replier_bind_event()
+    assert str(forged).startswith("<Announcement '$.KBUS.ReplierBindEvent', data=b'")
+    longer = Message("$.KBUS.ReplierBindEventX", flags=Message.SYNTHETIC, data=data)
+    assert not longer.is_replier_bind_event()
+
+
+# ---------------------------------------------------------------------------
 # ABI: sizes, offsets, constants, ioctl numbers
 
 
@@ -663,8 +694,9 @@ def test_str_unbind_event_and_other_parts() -> None:
     assert str(event) == "<ReplierBindEvent flags=0x204 (SYN,aFL), [Unbind '$.Sensors.*' for 12]>"
     msg = Message("$.Fred", to=3, final_to=OrigFrom(1, 9), flags=0x10000)
     assert str(msg) == "<Announcement '$.Fred', to=3, final_to=(1,9), flags=0x10000>"
-    # KIND comes from the content, not the class.
-    assert str(Message("$.KBUS.Thing", in_reply_to=MessageId(0, 1))).startswith("<Status ")
+    # KIND comes from the content, not the class; a Status is what KBUS made.
+    assert str(Message("$.KBUS.Thing", in_reply_to=MessageId(0, 1), flags=4)).startswith("<Status ")
+    assert str(Message("$.KBUS.Thing", in_reply_to=MessageId(0, 1))).startswith("<Reply ")
     assert str(Message("$.Fred", in_reply_to=MessageId(0, 1))).startswith("<Reply ")
     assert str(Message("$.Fred", flags=1)).startswith("<Request ")
 

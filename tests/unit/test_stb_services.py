@@ -226,8 +226,10 @@ def test_log_lines_format_and_parse_back() -> None:
     assert LogLine(format_line(4, rep)).irt == "0:7"
     assert LogLine(format_line(4, rep)).data == b""
     assert kind_of(rep) == "REP"
-    status = Reply("$.KBUS.Replier.GoneAway", in_reply_to=MessageId(0, 7))
+    status = Reply("$.KBUS.Replier.GoneAway", in_reply_to=MessageId(0, 7), flags=Message.SYNTHETIC)
     assert kind_of(status) == "STS"
+    # only KBUS makes a status: a reply that merely has the name is a reply
+    assert kind_of(Reply("$.KBUS.Replier.GoneAway", in_reply_to=MessageId(0, 7))) == "REP"
     assert kind_of(Announcement("$.STB.Decoder.Event.Tuned")) == "ANN"
     with pytest.raises(ValueError):
         LogLine("# 1.0 start")

@@ -54,7 +54,7 @@ class Response:
     @property
     def is_status(self) -> bool:
         """A KBUS status (the replier went away, ...) rather than a reply."""
-        return self.message.name.startswith(protocol.KBUS_PREFIX)
+        return self.message.is_status()  # named $.KBUS.… and made by KBUS (SYNTHETIC)
 
     @property
     def ok(self) -> bool:
@@ -306,7 +306,7 @@ def burst(
             client.keep(msg)  # not one of the burst's: another request's, or stray
             continue
         name = outstanding.pop(_key(irt))
-        if msg.name.startswith(protocol.KBUS_PREFIX):
+        if msg.is_status():
             result.statuses += 1
             if client.relay:
                 client.relay_status(Response(irt, msg), name)

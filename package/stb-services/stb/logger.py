@@ -43,7 +43,7 @@ KINDS = ("REQ", "REP", "STS", "ANN")
 
 def kind_of(msg: Message) -> str:
     if msg.is_reply():
-        return "STS" if msg.name.startswith(protocol.KBUS_PREFIX) else "REP"
+        return "STS" if msg.is_status() else "REP"
     if msg.is_request():
         return "REQ"
     return "ANN"

@@ -368,7 +368,7 @@ class RecorderService(Service):
 
     def _resync_reply(self, msg: Message) -> None:
         self.resync_id = None
-        if msg.name.startswith(protocol.KBUS_PREFIX):
+        if msg.is_status():
             self.log.info(
                 "the decoder did not answer Status (%s): waiting for its Started", msg.name
             )

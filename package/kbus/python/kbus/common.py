@@ -183,9 +183,9 @@ def split_replier_bind_event_data(data: "bytes | bytearray | memoryview") -> tup
 
 def kind_name(flags: int, is_reply: bool, name: str) -> str:
     """The class a message belongs to: ``"Status"`` (a reply named
-    ``$.KBUS.…``), ``"Reply"``, ``"Request"`` or ``"Announcement"``."""
+    ``$.KBUS.…`` that KBUS marked SYNTHETIC), ``"Reply"``, ``"Request"`` or ``"Announcement"``."""
     if is_reply:
-        if name.startswith(KBUS_STATUS_NAME_PREFIX):
+        if flags & KBUS_BIT_SYNTHETIC and name.startswith(KBUS_STATUS_NAME_PREFIX):
             return "Status"
         return "Reply"
     if flags & KBUS_BIT_WANT_A_REPLY:
@@ -237,10 +237,11 @@ def message_text(
 
     ``id``, ``orig_from``, ``final_to`` and ``in_reply_to`` are None when
     zero, else shown with their ``str()``; zero ints, zero flags and empty
-    data are left out.  A replier bind event shows as
+    data are left out.  A replier bind event (SYNTHETIC) shows as
     ``<ReplierBindEvent ..., [Bind '$.name' for 5]>``.
     """
-    bind_event = name == KBUS_MSG_NAME_REPLIER_BIND_EVENT
+    # a bind event only if KBUS made it (SYNTHETIC: no client can set it)
+    bind_event = name == KBUS_MSG_NAME_REPLIER_BIND_EVENT and bool(flags & KBUS_BIT_SYNTHETIC)
     parts = []
     if bind_event:
         kind = "ReplierBindEvent"
