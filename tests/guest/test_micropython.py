@@ -126,6 +126,11 @@ def test_all_or_wait_send_held_up_and_completed(impl: str) -> None:
     assert _run(impl, "exchange.py", "wait").strip() == "wait: OK"
 
 
+@pytest.mark.parametrize("impl", ["micropython", "cpython"])
+def test_batch_read_and_sender_creds(impl: str) -> None:
+    assert _run(impl, "exchange.py", "batch").strip() == "batch: OK"
+
+
 def test_rtt_script_round_trips_on_both() -> None:
     for impl in ("micropython", "cpython"):
         out = _run(impl, "exchange.py", "rtt", "20", "16")

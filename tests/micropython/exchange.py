@@ -14,6 +14,8 @@ python3), so that any pair can be checked against each other:
                                        listener: EAGAIN, the id kept,
                                        complete_send() timing out, then
                                        finishing once there is room
+    exchange.py batch                  read_msgs() (BATCHREAD), sender_creds()
+                                       (MSGCREDS), num_filtered() (FILTERED)
 
 Each role prints "<role>: OK" (rtt: its figure) and exits 0; a failed check
 raises (exit status 1).
@@ -151,6 +153,34 @@ def wait() -> None:
     print("wait: OK")
 
 
+def batch() -> None:
+    with Ksock(0) as listener, Ksock(0) as sender:
+        name = f"$.Exchange.Batch.{listener.ksock_id()}"
+        listener.bind(name + ".*")
+        try:
+            listener.sender_creds()
+        except OSError as e:
+            check(e.args[0], getattr(errno, "ENOMSG", 42))
+        else:
+            raise AssertionError("sender_creds before any read")
+        check(listener.read_msgs(), [])
+        check(listener.batch_read(just_ask=True), 1)
+        for i in range(4):
+            sender.send_msg(Announcement(f"{name}.M{i}", b"d" * i))
+        small = Announcement(f"{name}.M0", b"").total_length()
+        got = listener.read_msgs(2 * small + 8)  # room for two
+        check([m.data for m in got], [None, b"d"])
+        got = listener.read_msgs()
+        check([m.data for m in got], [b"dd", b"ddd"])
+        sender.send_msg(Announcement(f"{name}.Big", b"b" * 500))
+        check([m.data for m in listener.read_msgs(64)], [b"b" * 500])  # alone
+        creds = listener.sender_creds()
+        check((creds.uid, creds.gid, creds.flags, creds.synthetic), (0, 0, 0, False))
+        check(creds.pid > 0, True)  # this process (MicroPython has no getpid)
+        check(listener.num_filtered(), 0)
+    print("batch: OK")
+
+
 def main(args: list[str]) -> None:
     if len(args) >= 3 and args[0] == "replier":
         replier(args[1], int(args[2]))
@@ -158,6 +188,8 @@ def main(args: list[str]) -> None:
         requester(args[1], int(args[2]))
     elif args == ["wait"]:
         wait()
+    elif args == ["batch"]:
+        batch()
     elif len(args) >= 2 and args[0] == "rtt":
         rtt(int(args[1]), int(args[2]) if len(args) > 2 else 0)
     else:

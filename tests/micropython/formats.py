@@ -17,6 +17,7 @@ from kbus import (
     reply_to,
     stateful_request,
 )
+from kbus.core import _split_batch
 
 
 def show(m: Message) -> None:
@@ -87,3 +88,8 @@ for flags in (0, Message.SYNTHETIC):
     ev = Message("$.KBUS.ReplierBindEvent", bind_data, flags=flags)
     print(st.is_status(), type(st.cast()).__name__, st)
     print(ev.is_replier_bind_event(), ev)
+
+# a batch read's bytes: whole messages one after the other
+batch = Message("$.A").to_bytes() + Request("$.Bb", b"12345").to_bytes()
+print([str(m) for m in _split_batch(batch)])
+error(_split_batch, batch[:-1])

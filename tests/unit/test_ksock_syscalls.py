@@ -173,6 +173,108 @@ def test_read_interrupted_is_repeated(
 
 
 # ---------------------------------------------------------------------------
+# This implementation's additions: MSGCREDS, FILTERED, BATCHREAD
+
+
+def test_sender_creds(ksock: Ksock, kernel: FakeKernel) -> None:
+    def creds(view: Any) -> int:
+        struct.pack_into("=IIII", view, 0, 1000, 100, 4242, 0)
+        return 0
+
+    kernel.handlers[Ksock.IOC_MSGCREDS] = creds
+    got = ksock.sender_creds()
+    assert got == (1000, 100, 4242, 0)
+    assert (got.uid, got.gid, got.pid, got.synthetic) == (1000, 100, 4242, False)
+    assert isinstance(got, kbus.ksock.SenderCreds)
+
+    def synthetic(view: Any) -> int:
+        struct.pack_into("=IIII", view, 0, 0xFFFFFFFF, 0xFFFFFFFF, 0, 1)
+        return 0
+
+    kernel.handlers[Ksock.IOC_MSGCREDS] = _interrupted(1, synthetic)
+    assert ksock.sender_creds().synthetic
+
+    def nothing_read(view: Any) -> int:
+        raise OSError(errno.ENOMSG, os.strerror(errno.ENOMSG))
+
+    kernel.handlers[Ksock.IOC_MSGCREDS] = nothing_read
+    with pytest.raises(OSError) as info:
+        ksock.sender_creds()
+    assert info.value.errno == errno.ENOMSG
+
+
+def test_num_filtered(ksock: Ksock, kernel: FakeKernel) -> None:
+    kernel.handlers[Ksock.IOC_FILTERED] = _u32_out(17)
+    assert ksock.num_filtered() == 17
+
+
+def _batch_kernel(kernel: FakeKernel) -> list[int]:
+    """BATCHREAD's handler; returns the list of values it was set to."""
+    states: list[int] = []
+
+    def batchread(view: Any) -> int:
+        states.append(struct.unpack_from("=I", view)[0])
+        struct.pack_into("=I", view, 0, 0)
+        return 0
+
+    kernel.handlers[Ksock.IOC_BATCHREAD] = batchread
+    return states
+
+
+def test_read_msgs_reads_a_batch_with_one_read(
+    ksock: Ksock, kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    states = _batch_kernel(kernel)
+    msgs = [Message("$.A", b"1", id=MessageId(0, 1)), Request("$.Bb", b"22", id=MessageId(0, 2))]
+    reads: list[int] = []
+    answers = [b"".join(m.to_bytes() for m in msgs), b""]
+
+    def read(fd: int, size: int) -> bytes:
+        reads.append(size)
+        return answers.pop(0)
+
+    monkeypatch.setattr(kbus.ksock.os, "read", read)
+    assert ksock.read_msgs(4096) == msgs
+    assert ksock.read_msgs() == []
+    assert states == [1]  # switched on once, by the first read_msgs
+    assert reads == [4096, kbus.ksock.BATCH_READ_SIZE]
+    assert ksock.batch_read(False) == 0 and states == [1, 0]
+    assert ksock.batch_read(just_ask=True) == 0 and states == [1, 0, 0xFFFFFFFF]
+
+
+def test_read_msgs_reads_a_message_too_big_for_the_buffer_alone(
+    ksock: Ksock, kernel: FakeKernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _batch_kernel(kernel)
+    big = Message("$.Big", b"x" * 200, id=MessageId(0, 3))
+    (tmp_path / "kbus0").write_bytes(big.to_bytes())
+    real_read = os.read
+
+    def read(fd: int, size: int) -> bytes:
+        if size == 64:
+            raise OSError(errno.EMSGSIZE, os.strerror(errno.EMSGSIZE))
+        return real_read(fd, size)
+
+    monkeypatch.setattr(kbus.ksock.os, "read", read)
+    kernel.handlers[Ksock.IOC_NEXTMSG] = _u32_out(big.total_length(), retval=1)
+    assert ksock.read_msgs(64) == [big]
+
+
+def test_read_msgs_interrupted_is_repeated_and_bad_batches_raise(
+    ksock: Ksock, kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _batch_kernel(kernel)
+    msg = Message("$.A", b"1")
+    read, count = _flaky(lambda fd, size: msg.to_bytes(), 2)
+    monkeypatch.setattr(kbus.ksock.os, "read", read)
+    assert ksock.read_msgs() == [msg]
+    assert count[0] == 3
+    monkeypatch.setattr(kbus.ksock.os, "read", lambda fd, size: msg.to_bytes()[:-4])
+    with pytest.raises(ValueError):
+        ksock.read_msgs()
+
+
+# ---------------------------------------------------------------------------
 # ALL_OR_WAIT: the pending send
 
 

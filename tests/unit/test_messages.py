@@ -20,6 +20,7 @@ from typing import Any, Callable
 import pytest
 
 import kbus
+import kbus.core
 from kbus import (
     MSG_HEADER_LEN,
     Announcement,
@@ -168,6 +169,31 @@ def test_a_bind_event_is_trusted_only_when_kbus_made_it() -> None:
 
 
 # ---------------------------------------------------------------------------
+# BATCHREAD: whole messages one after the other
+
+
+def test_split_batch() -> None:
+    msgs = [
+        Message("$.A", b""),
+        Request("$.Bb", b"12345", id=MessageId(0, 2)),
+        Message("$.Ccc", b"x" * 7, in_reply_to=MessageId(0, 2), flags=4),
+    ]
+    batch = b"".join(m.to_bytes() for m in msgs)
+    got = kbus.core._split_batch(batch)
+    assert got == msgs
+    assert [m.data for m in got] == [None, b"12345", b"x" * 7]
+    assert kbus.core._split_batch(b"") == []
+    with pytest.raises(ValueError):
+        kbus.core._split_batch(batch[:-1])  # the last is not whole
+    with pytest.raises(ValueError):
+        kbus.core._split_batch(batch + b"\0" * 8)  # a piece after the last
+    broken = bytearray(batch)
+    broken[msgs[0].total_length() - 1] ^= 0xFF  # the first one's end guard
+    with pytest.raises(ValueError):
+        kbus.core._split_batch(bytes(broken))
+
+
+# ---------------------------------------------------------------------------
 # ABI: sizes, offsets, constants, ioctl numbers
 
 
@@ -274,6 +300,20 @@ def test_ioc_helper_against_spec_table(pointer_size: int, command: str) -> None:
     }
     assert macro[direction]() == expected
     assert abi.ioctl_numbers(pointer_size)[command] == expected
+
+
+def test_added_ioctl_numbers_encode_their_real_sizes() -> None:
+    # kbus_defns.h: _IOR('k', 19, struct kbus_msg_creds) (16 bytes),
+    # _IOW('k', 20, struct kbus_policy) (32), _IOR('k', 21, __u32),
+    # _IOWR('k', 22, __u32): the same on 32- and 64-bit
+    assert abi.extra_ioctl_numbers() == {
+        "MSGCREDS": 0x80106B13,
+        "SETPOLICY": 0x40206B14,
+        "FILTERED": 0x80046B15,
+        "BATCHREAD": 0xC0046B16,
+    }
+    assert abi.KBUS_EXTRA_IOCTLS == abi.extra_ioctl_numbers()
+    assert Ksock.IOC_MSGCREDS == abi.KBUS_EXTRA_IOCTLS["MSGCREDS"]
 
 
 def test_ksock_ioctl_constants_match_running_abi() -> None:

@@ -10,7 +10,9 @@ writes that KBUS reports as interrupted before taking any byte (EAGAIN) too;
 the id of a send held up by ALL_OR_WAIT is kept (``complete_send()``);
 ``wait_for_msg`` polls until a message has been read or the time is up.
 There is no lock: MicroPython programs share a Ksock between threads at their
-own risk.
+own risk.  This implementation's additions are here too: ``sender_creds()``
+(MSGCREDS), ``num_filtered()`` (FILTERED), ``batch_read()`` and
+``read_msgs()`` (BATCHREAD).
 """
 
 import errno
@@ -24,10 +26,12 @@ import uctypes
 
 from kbus import common as _common
 from kbus._native import POINTER_SIZE, MessageId
-from kbus.core import _ORDER, Message, _message_from_entire
+from kbus.core import _ORDER, Message, _message_from_entire, _split_batch
 
 _READ_RETRIES = 100
 _EINTR = getattr(errno, "EINTR", 4)
+_EMSGSIZE = getattr(errno, "EMSGSIZE", 90)
+BATCH_READ_SIZE = 65536
 _PROC_BINDINGS = "/proc/kbus/bindings"
 _O_RDONLY = 0
 _O_RDWR = 2
@@ -61,6 +65,8 @@ def _ioctl_numbers():
     for name, nr, direction in _common.KBUS_IOCTL_TABLE:
         size = POINTER_SIZE if direction else 0
         numbers[name] = (dirs[direction] << 30) | (size << 16) | (magic << 8) | nr
+    for name, nr, direction, size in _common.KBUS_EXTRA_IOCTL_TABLE:  # real sizes
+        numbers[name] = (dirs[direction] << 30) | (size << 16) | (magic << 8) | nr
     return numbers
 
 
@@ -69,6 +75,30 @@ _IOCTLS = _ioctl_numbers()
 _NAME_ARG_FORMAT = _ORDER + "IIP"
 _U32 = _ORDER + "I"
 _ID_FORMAT = _ORDER + "II"
+
+
+class SenderCreds:
+    """Who sent a message (``Ksock.sender_creds()``): ``uid``, ``gid``,
+    ``pid`` and ``flags``, as the CPython package's named tuple."""
+
+    def __init__(self, uid, gid, pid, flags):
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.flags = flags
+
+    @property
+    def synthetic(self):
+        return bool(self.flags & _common.KBUS_CREDS_SYNTHETIC)
+
+    def __iter__(self):
+        return iter((self.uid, self.gid, self.pid, self.flags))
+
+    def __eq__(self, other):
+        return tuple(self) == tuple(other)
+
+    def __repr__(self):
+        return f"SenderCreds(uid={self.uid}, gid={self.gid}, pid={self.pid}, flags={self.flags})"
 
 
 def _raise_errno(what):
@@ -102,6 +132,7 @@ class Ksock:
         self.fd = None
         self._poller = None
         self._pending_id = None
+        self._batch_on = False
         fd = _c_open(self.name, flags | _O_CLOEXEC)
         if fd < 0:
             _raise_errno("open " + self.name)
@@ -234,6 +265,45 @@ class Ksock:
 
     def set_max_message_size(self, count):
         return self._ioctl_u32("MAXMSGSIZE", count)
+
+    def sender_creds(self):
+        """Who sent the message last read (MSGCREDS): a SenderCreds;
+        OSError(ENOMSG) if no message has been read."""
+        buf = bytearray(16)
+        self._ioctl("MSGCREDS", buf)
+        return SenderCreds(*struct.unpack(_common.KBUS_MSG_CREDS_FORMAT, buf))
+
+    def num_filtered(self):
+        """How many messages the access policy withheld from us (FILTERED)."""
+        return self._ioctl_u32("FILTERED")
+
+    def batch_read(self, on=True, just_ask=False):
+        """Batch reading (BATCHREAD) on or off; returns the previous state."""
+        previous = self._flag_ioctl("BATCHREAD", on, just_ask)
+        if not just_ask:
+            self._batch_on = on
+        return previous
+
+    def read_msgs(self, size=BATCH_READ_SIZE):
+        """Pop and read as many whole messages as fit in ``size`` bytes with
+        one read (BATCHREAD, switched on the first time); [] if none.  A
+        message too big for ``size`` is read alone."""
+        if not self._batch_on:
+            self.batch_read(True)
+        buf = bytearray(size)
+        for _ in range(_READ_RETRIES):
+            got = _c_read(self._fileno(), buf, size)
+            if got >= 0:
+                break
+            code = os.errno()
+            if code == _EMSGSIZE:  # the next does not fit: it stays queued
+                msg = self.read_next_msg()
+                return [] if msg is None else [msg]
+            if code not in (errno.EAGAIN, _EINTR):
+                _raise_errno("read from KBUS")
+        else:
+            raise OSError(errno.EAGAIN, "read from KBUS interrupted (EAGAIN)")
+        return _split_batch(bytes(buf[:got])) if got else []
 
     # -- reading and writing -----------------------------------------------------
 

@@ -68,6 +68,9 @@ KBUS_MIN_MAX_MESSAGE_SIZE = _common.KBUS_MIN_MAX_MESSAGE_SIZE
 KBUS_IOC_MAGIC = _common.KBUS_IOC_MAGIC
 KBUS_IOC_MAXNR = _common.KBUS_IOC_MAXNR
 KBUS_IOCTL_TABLE = _common.KBUS_IOCTL_TABLE
+KBUS_EXTRA_IOCTL_TABLE = _common.KBUS_EXTRA_IOCTL_TABLE
+KBUS_MSG_CREDS_FORMAT = _common.KBUS_MSG_CREDS_FORMAT
+KBUS_CREDS_SYNTHETIC = _common.KBUS_CREDS_SYNTHETIC
 
 # ---------------------------------------------------------------------------
 # ioctl encoding (§6.1)
@@ -210,8 +213,21 @@ def ioctl_numbers(pointer_size: int, layout: IocLayout = GENERIC_IOC_LAYOUT) -> 
     return result
 
 
+def extra_ioctl_numbers(layout: IocLayout = GENERIC_IOC_LAYOUT) -> dict[str, int]:
+    """``{"MSGCREDS": ..., "SETPOLICY": ..., "FILTERED": ..., "BATCHREAD": ...}``:
+    this implementation's additions, whose numbers encode the real size of
+    their argument (the same on 32- and 64-bit user space)."""
+    encode = {"r": _IOR, "w": _IOW, "rw": _IOWR}
+    return {
+        name: encode[direction](KBUS_IOC_MAGIC, nr, size, layout)
+        for name, nr, direction, size in KBUS_EXTRA_IOCTL_TABLE
+    }
+
+
 #: Size of a C pointer in the running interpreter: 8 on LP64, 4 on ILP32.
 POINTER_SIZE = ctypes.sizeof(ctypes.c_char_p)
 
 #: The KBUS ioctl numbers for the running interpreter and machine.
 KBUS_IOCTLS: dict[str, int] = ioctl_numbers(POINTER_SIZE, native_ioc_layout())
+#: This implementation's added ioctls, for the running machine.
+KBUS_EXTRA_IOCTLS: dict[str, int] = extra_ioctl_numbers(native_ioc_layout())

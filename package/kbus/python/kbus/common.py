@@ -111,6 +111,21 @@ KBUS_IOCTL_TABLE: tuple[tuple[str, int, str], ...] = (
     ("MAXMSGSIZE", 18, "rw"),
 )
 
+#: This implementation's additions (not in the original KBUS; see
+#: ``kbus_defns.h`` and docs/policy.md): (name, number, direction, size).
+#: Their numbers encode the argument's real size, the same on 32- and 64-bit.
+KBUS_EXTRA_IOCTL_TABLE: tuple[tuple[str, int, str, int], ...] = (
+    ("MSGCREDS", 19, "r", 16),  # struct kbus_msg_creds
+    ("SETPOLICY", 20, "w", 32),  # struct kbus_policy
+    ("FILTERED", 21, "r", 4),  # __u32
+    ("BATCHREAD", 22, "rw", 4),  # __u32
+)
+
+#: ``struct kbus_msg_creds`` (MSGCREDS): uid, gid, pid, flags (native order).
+KBUS_MSG_CREDS_FORMAT = ("<" if sys.byteorder == "little" else ">") + "IIII"
+#: ``kbus_msg_creds.flags``: KBUS made the message itself (no sender).
+KBUS_CREDS_SYNTHETIC = 0x1
+
 
 # ---------------------------------------------------------------------------
 # Lengths (§4.5)

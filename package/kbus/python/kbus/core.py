@@ -300,6 +300,25 @@ def _message_from_entire(cls: "type[_M]", data: "object") -> "_M":
     return msg
 
 
+def _split_batch(data: "bytes") -> "list[Message]":
+    """The messages of one batch read (BATCHREAD): whole messages in entire
+    form, one after the other.  ValueError if ``data`` is not that."""
+    msgs = []
+    offset = 0
+    length = len(data)
+    end_guard = _common.KBUS_MSG_END_GUARD
+    while offset < length:
+        if length - offset < _H:
+            raise ValueError(f"batch read: {length - offset} bytes at {offset} are no message")
+        name_len, data_len = _unpack_2u32(data, offset + _NAME_LEN)
+        total = _H + ((name_len + 4) & ~3) + ((data_len + 3) & ~3) + 4
+        if total > length - offset or _unpack_u32(data, offset + total - 4)[0] != end_guard:
+            raise ValueError(f"batch read: no whole message at {offset}")
+        msgs.append(_message_from_entire(Message, data[offset : offset + total]))
+        offset += total
+    return msgs
+
+
 def _none_or(cls: "Any", pair: "tuple[int, ...]") -> "Any":
     return cls(pair[0], pair[1]) if pair[0] or pair[1] else None
 
