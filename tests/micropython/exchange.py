@@ -178,6 +178,9 @@ def batch() -> None:
         check((creds.uid, creds.gid, creds.flags, creds.synthetic), (0, 0, 0, False))
         check(creds.pid > 0, True)  # this process (MicroPython has no getpid)
         check(listener.num_filtered(), 0)
+        check(listener.wait_for_msgs(0.1), [])
+        sender.send_msg(Announcement(f"{name}.W", b"w"))
+        check([m.data for m in listener.wait_for_msgs(5)], [b"w"])
     print("batch: OK")
 
 

@@ -305,6 +305,21 @@ class Ksock:
             raise OSError(errno.EAGAIN, "read from KBUS interrupted (EAGAIN)")
         return _split_batch(bytes(buf[:got])) if got else []
 
+    def wait_for_msgs(self, timeout=None, size=BATCH_READ_SIZE):
+        """wait_for_msg for read_msgs: wait until messages are queued (for
+        ever if ``timeout`` is None), then read as many as fit; [] on timeout."""
+        poller = select.poll()
+        poller.register(self._fileno(), select.POLLIN)
+        deadline = None if timeout is None else time.ticks_add(time.ticks_ms(), int(timeout * 1000))
+        while True:
+            ms = -1 if deadline is None else max(0, time.ticks_diff(deadline, time.ticks_ms()))
+            if poller.poll(ms):
+                msgs = self.read_msgs(size)
+                if msgs:
+                    return msgs
+            if deadline is not None and time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return []
+
     # -- reading and writing -----------------------------------------------------
 
     def _write(self, data):
