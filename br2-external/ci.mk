@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Continuous integration for the users of this tree (.github/workflows/ci.yml,
 # .gitlab-ci.yml; README.md, "CI"): each step of those is a make target, so
 # that the same commands run on a workstation.  Included by the top-level
