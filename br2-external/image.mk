@@ -27,6 +27,18 @@ V ?=
 QEMU_ARGS ?=
 DEVICE ?=
 
+# The boards: one per br2-external/configs/BOARD_defconfig (`make help` lists
+# them).  A BOARD that has none stops every goal that builds, tests or flashes
+# an image; the rig's goals (BOARD_FREE_GOALS) do not look at BOARD.
+BOARDS := $(sort $(patsubst br2-external/configs/%_defconfig,%,$(wildcard br2-external/configs/*_defconfig)))
+BOARD_FREE_GOALS := help setup test lint actionlint rig rig-% bench fuzz test-debug test-debug-% \
+	rig-debug rig-debug-% debug-rig-% rig-arch rig-pins clean rig-clean distclean check-defconfigs
+ifeq ($(filter $(BOARD),$(BOARDS)),)
+ifneq ($(filter-out $(BOARD_FREE_GOALS),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+$(error BOARD=$(BOARD): no br2-external/configs/$(BOARD)_defconfig; the boards are: $(BOARDS))
+endif
+endif
+
 BR_EXTERNAL := $(CURDIR)/br2-external
 BR_DEFCONFIG := br2-external/configs/$(BOARD)_defconfig
 BR_OUT := $(abspath $(OUT))/br/$(BOARD)
@@ -61,8 +73,9 @@ BR_TREE := $(abspath $(OUT))/buildroot-$(BUILDROOT_VERSION)
 BR_TREE_READY := $(BR_TREE)/.kbus-fetched
 endif
 
-# Buildroot runs without this make's command-line variables (ARCH=... is the
-# test rig's, not Buildroot's) and with its own parallelism (BR2_JLEVEL).
+# Buildroot runs without this make's command-line variables (RIG_ARCH=... or
+# ARCH=... is the test rig's, not Buildroot's; an ARCH of the environment is
+# unexported by the top-level Makefile) and with its own parallelism (BR2_JLEVEL).
 # (A copy of $(MAKE), so that `make -n` does not run Buildroot.)
 # As root (a CI container), GNU configure scripts (host-tar's) stop unless
 # FORCE_UNSAFE_CONFIGURE=1.
@@ -93,15 +106,14 @@ define br_run
 endef
 
 .PHONY: image all buildroot-src configure qemu flash test-image menuconfig savedefconfig \
-	pypi-sources image-clean check-package guest-pylib FORCE
+	pypi-sources image-clean check-package check-defconfigs guest-pylib FORCE
 
 all: image
 
 # checked by `make lint` (shellcheck, ruff)
 IMAGE_SHELL_SCRIPTS := board/stb/post-build.sh board/stb/post-image.sh \
-	board/stb/beaglebone/prepare-offline.sh br2-external/scripts/changed-local-packages \
-	br2-external/scripts/flash-sdcard
-IMAGE_PYTHON_SCRIPTS := br2-external/scripts/fetch-pypi-sources
+	board/stb/beaglebone/prepare-offline.sh br2-external/scripts/changed-local-packages
+IMAGE_PYTHON_SCRIPTS := br2-external/scripts/fetch-pypi-sources br2-external/scripts/flash-sdcard
 
 # --- Buildroot itself ------------------------------------------------------------
 buildroot-src: $(BR_TREE_READY)
@@ -213,16 +225,24 @@ qemu:
 	$(BR_OUT)/images/start-qemu.sh $(QEMU_ARGS)
 
 # `make flash DEVICE=/dev/sdX`: the board image, BOARD=stb_beaglebone unless
-# BOARD is given.
+# BOARD is given.  DEVICE: a removable disk or an SD card in an MMC slot
+# (mmcblkN of type SD); FLASH_FORCE=1 accepts any other whole disk.  bmaptool:
+# the host's, else the one Buildroot built for the board (host-bmap-tools).
 FLASH_BOARD := $(if $(filter file,$(origin BOARD)),stb_beaglebone,$(BOARD))
+FLASH_FORCE ?=
 flash:
-	br2-external/scripts/flash-sdcard '$(abspath $(OUT))/br/$(FLASH_BOARD)/images/sdcard.img' '$(DEVICE)'
+	br2-external/scripts/flash-sdcard $(if $(filter-out 0 no,$(FLASH_FORCE)),--force) \
+		--build-bmaptool '$(abspath $(OUT))/br/$(FLASH_BOARD)/host/bin/bmaptool' \
+		'$(abspath $(OUT))/br/$(FLASH_BOARD)/images/sdcard.img' '$(DEVICE)'
 
 # --- tests on the image ------------------------------------------------------------
 # pytest and its dependencies for the guest's python3 (pure-Python wheels,
 # unpacked; the guest finds them through the 9p share and PYTHONPATH, see
 # tests/env/image-qemu.yaml): the image itself carries no test framework.
-GUEST_PYLIB := $(OUT)/guest-pylib
+# The guest reaches it through the share of this repository (/mnt/share): it
+# is in OUT when OUT is inside the repository, in its out/ otherwise.
+GUEST_PYLIB := $(if $(filter $(CURDIR)/%,$(abspath $(OUT))),$(OUT),out)/guest-pylib
+GUEST_PYTHONPATH := /mnt/share/$(patsubst $(CURDIR)/%,%,$(abspath $(GUEST_PYLIB)))/lib
 GUEST_PYTEST := $(shell sed -n 's/^\(pytest==[^ ]*\).*/\1/p' tests/requirements.txt)
 
 guest-pylib: $(GUEST_PYLIB)/.done
