@@ -259,21 +259,29 @@ $(GUEST_PYLIB)/.done: tests/requirements.txt | $(SETUP_DONE)
 	done
 	touch $@
 
-# The QEMU images: their labgrid environment, and the tests run on them (the
+# The QEMU images: one labgrid environment for both (its template variables
+# LG_* from the board and the output folder), and the tests run on them (the
 # MicroPython image has no CPython: only its own tests, from the host).
 TEST_IMAGE_ENV_stb_qemu_arm := tests/env/image-qemu.yaml
 TEST_IMAGE_TESTS_stb_qemu_arm := tests
 TEST_IMAGE_NEEDS_stb_qemu_arm := guest-pylib
-TEST_IMAGE_ENV_stb_qemu_arm_micropython := tests/env/image-qemu-micropython.yaml
+TEST_IMAGE_FEATURE_stb_qemu_arm := stb-image
+TEST_IMAGE_ENV_stb_qemu_arm_micropython := tests/env/image-qemu.yaml
 TEST_IMAGE_TESTS_stb_qemu_arm_micropython := tests/test_micropython_image.py
+TEST_IMAGE_FEATURE_stb_qemu_arm_micropython := micropython-image
+TEST_IMAGE_BOARDS := $(patsubst TEST_IMAGE_ENV_%,%,$(filter TEST_IMAGE_ENV_%,$(.VARIABLES)))
+TEST_IMAGE_LG_VARS = LG_IMAGE_DIR='$(BR_OUT)/images' LG_BOARD='$(BOARD)' \
+	LG_IMAGE_FEATURE='$(TEST_IMAGE_FEATURE_$(BOARD))' \
+	LG_GUEST_PYTHONPATH='$(if $(TEST_IMAGE_NEEDS_$(BOARD)),$(GUEST_PYTHONPATH))'
 
 test-image: $(SETUP_DONE)
 	@test -n '$(TEST_IMAGE_ENV_$(BOARD))' || { \
 		echo "make test-image: the tests run on the QEMU images" \
-			"(BOARD=stb_qemu_arm or stb_qemu_arm_micropython)" >&2; \
+			"(BOARD=$(subst $(space), or ,$(TEST_IMAGE_BOARDS)))" >&2; \
 		exit 2; }
 	$(MAKE) --no-print-directory image $(TEST_IMAGE_NEEDS_$(BOARD))
-	$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
+	$(TEST_IMAGE_LG_VARS) \
+		$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
 		$(call junit_args,image-$(BOARD)) $(PYTEST_ARGS)
 
 FORCE:
