@@ -216,6 +216,31 @@ CHECK_PACKAGE_FILES = $(abspath package/kbus/Config.in $(wildcard package/kbus/k
 check-package: | $(BR_TREE_READY)
 	cd $(BR_TREE) && $(CHECK_PACKAGE_PYTHON) utils/check-package --br2-external $(CHECK_PACKAGE_FILES)
 
+# Every committed defconfig is what `make savedefconfig` writes: each one is
+# configured alone (no EXTRA_CONFIG, no ccache fragment) in
+# out/check-defconfigs/BOARD, saved back (its leading comment block kept, as
+# savedefconfig does) and compared with git diff --exit-code.  Needs the
+# Buildroot tree; builds only Buildroot's kconfig.
+CHECK_DEFCONFIGS_OUT := $(abspath $(OUT))/check-defconfigs
+BR_KCONFIG = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BR_MAKE_BIN) -s --no-print-directory -C $(BR_TREE)
+check-defconfigs: | $(BR_TREE_READY)
+	@status=0; for b in $(BOARDS); do \
+		committed=br2-external/configs/$${b}_defconfig; o=$(CHECK_DEFCONFIGS_OUT)/$$b; \
+		rm -rf $$o && mkdir -p $$o && \
+		$(BR_KCONFIG) O=$$o BR2_EXTERNAL=$(BR_EXTERNAL) BR2_DEFCONFIG=$(CURDIR)/$$committed \
+			defconfig >$$o/kconfig.log 2>&1 && \
+		$(BR_KCONFIG) O=$$o savedefconfig BR2_DEFCONFIG=$$o/defconfig >>$$o/kconfig.log 2>&1 || { \
+			echo "$$b: Buildroot's defconfig/savedefconfig failed:" >&2; cat $$o/kconfig.log >&2; \
+			status=1; continue; }; \
+		{ sed -n '/^#/!q;p' $$committed; cat $$o/defconfig; } > $$o/$${b}_defconfig; \
+		if git diff --no-index --exit-code $$committed $$o/$${b}_defconfig; then \
+			echo "$$b: as savedefconfig writes it"; \
+		else \
+			echo "$$b: $$committed is not what savedefconfig writes (above: - committed, + saved)" >&2; \
+			status=1; \
+		fi; \
+	done; exit $$status
+
 # --- running it ----------------------------------------------------------------------
 qemu:
 	@test -x $(BR_OUT)/images/start-qemu.sh || { \
