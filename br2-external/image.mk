@@ -1,6 +1,6 @@
 # The STB image: Buildroot with this br2-external tree.  Included by the
-# top-level Makefile; `make help` lists the targets, README.md ("The STB image
-# (Buildroot)") explains them.
+# top-level Makefile; `make help` lists the targets, docs/image.md explains
+# them.
 #
 #   BOARD=stb_qemu_arm     br2-external/configs/$(BOARD)_defconfig (default:
 #                          QEMU; stb_beaglebone: the BeagleBone Black SD card)
@@ -112,7 +112,8 @@ all: image
 
 # checked by `make lint` (shellcheck, ruff)
 IMAGE_SHELL_SCRIPTS := board/stb/post-build.sh board/stb/post-image.sh \
-	board/stb/beaglebone/prepare-offline.sh br2-external/scripts/changed-local-packages
+	board/stb/prepare-offline.sh board/stb/beaglebone/prepare-offline.sh \
+	br2-external/scripts/changed-local-packages
 IMAGE_PYTHON_SCRIPTS := br2-external/scripts/fetch-pypi-sources br2-external/scripts/flash-sdcard
 
 # --- Buildroot itself ------------------------------------------------------------
@@ -197,11 +198,12 @@ savedefconfig: $(BR_CONFIG)
 		echo "wrote $(BR_DEFCONFIG)"; \
 	fi
 
-# Offline builds whose only network is PyPI: fetch the configured packages'
+# Offline builds (docs/offline-build.md): fetch the configured packages'
 # sources that Buildroot would take from files.pythonhosted.org into the
-# download cache (see README.md, the offline kit).
+# download cache, from there or from the PyPI mirror PYPI_FILES_URL.
+PYPI_FILES_URL ?=
 pypi-sources: $(BR_CONFIG)
-	br2-external/scripts/fetch-pypi-sources $(BR_OUT)
+	$(if $(PYPI_FILES_URL),PYPI_FILES_URL='$(PYPI_FILES_URL)') br2-external/scripts/fetch-pypi-sources $(BR_OUT)
 
 image-clean:
 	rm -rf $(BR_OUT)
