@@ -85,7 +85,7 @@ help:
 	@echo '  make buildroot-src  only fetch Buildroot (unless BUILDROOT_SRC is set)'
 	@echo '  make guest-pylib  pytest for the guest, in out/guest-pylib/ (make test-image does it)'
 	@echo '  make pypi-sources fetch the PyPI sources of the configured packages into the'
-	@echo '                    download cache (offline builds: see README.md)'
+	@echo '                    download cache (offline builds: docs/offline-build.md)'
 	@echo '  make check-package'
 	@echo "                    Buildroot's utils/check-package on the recipes, defconfigs, board files"
 	@echo '  make image-clean  remove out/br/BOARD (the Buildroot output of BOARD)'
@@ -123,7 +123,7 @@ help:
 	@echo '  make fuzz RIG_ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]'
 	@echo '                    kbus-fuzz in the rig guest: random operations from several'
 	@echo '                    processes, invariants checked, kbus unloaded at the end'
-	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; see README.md)'
+	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; docs/fuzzing.md)'
 	@echo '  make rig-debug    build only the x86_64 debug rigs: rig-debug-kasan (out/rig/x86_64-kasan/,'
 	@echo '                    tests/rig-run x86_64-kasan) and rig-debug-kcsan (x86_64-kcsan)'
 	@echo '  make rig-debug-armhf  build only the armhf debug rig (out/rig/armhf-kasan/,'
