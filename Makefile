@@ -18,6 +18,7 @@ RIG_ARCH := $(ARCH)
 endif
 unexport ARCH
 # OUT=dir (or O=dir, as Buildroot and the kernel spell it): the output folder
+# (the image's; the rig's tests, tests/env/rig-*.yaml, expect the rig in out/)
 OUT := out
 ifeq ($(origin O),command line)
 OUT := $(O)
@@ -68,6 +69,7 @@ help:
 	@echo '                    EXTRA_CONFIG="a.config b.config"  fragments merged after the defconfig'
 	@echo '                    BR2_DL_DIR=/path  download cache; JLEVEL=N  jobs per package; V=1  full log'
 	@echo '                    BR2_CCACHE_DIR=/path  build with ccache, its cache there (remembered)'
+	@echo '                    OUT=dir or O=dir  the output folder instead of out/ (not for make test)'
 	@echo '  make qemu         boot the QEMU image with its console here (Ctrl-A X quits)'
 	@echo '                    QEMU_ARGS="--snapshot --share DIR ..." passed to start-qemu.sh'
 	@echo '  make flash DEVICE=/dev/sdX|/dev/mmcblkN [FLASH_FORCE=1]'
@@ -88,6 +90,8 @@ help:
 	@echo '                    download cache (offline builds: docs/offline-build.md)'
 	@echo '  make check-package'
 	@echo "                    Buildroot's utils/check-package on the recipes, defconfigs, board files"
+	@echo '  make check-defconfigs'
+	@echo '                    fail unless every defconfig is what savedefconfig writes (git diff)'
 	@echo '  make image-clean  remove out/br/BOARD (the Buildroot output of BOARD)'
 	@echo '  make image-setup  install the host packages Buildroot needs (apt, as root)'
 	@echo '  make artifacts    copy BOARD'"'"'s images to publish (zImage, rootfs.ext4, dtbs,'
