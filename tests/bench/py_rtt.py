@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Python round trip of `make bench`: a Request -> Reply through the kbus
 Python package, with the replier in another process, beside the pipe
 ping-pong floor that kbus-bench measured in the same run.

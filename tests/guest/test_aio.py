@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kbus.aio, the asyncio interface, against the real module: recv and async
 for, requests matched to their replies among other messages, concurrent
 requests, statuses standing for replies, timeouts that leave the bus

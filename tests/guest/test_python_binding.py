@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The kbus Python package's message core and system calls against the real
 module (issue 15, items 2 and 3): the ctypes ``msg`` view of received
 messages, the id of a send held up by ALL_OR_WAIT and the helpers that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Python package's API for this implementation's additions, against the
 real module: ``Ksock.sender_creds()`` (MSGCREDS), ``Ksock.num_filtered()``
 (FILTERED), ``Ksock.read_msgs()``/``wait_for_msgs()`` (BATCHREAD), and

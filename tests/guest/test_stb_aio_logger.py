@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb.aio_logger, the STB logger written on kbus.aio (the asyncio example),
 run as ``python3 -m stb.aio_logger`` against the real bus: it logs every
 message in bus order in stb-logger's format, answers $.STB.Logger.Counters

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host unit tests of kbus.aio's dispatching, with a fake Ksock (a socket
 pair stands for the device's readability): replies matched to requests
 among other messages, late replies of timed-out requests dropped, reading

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host unit tests of what the CPython Ksock does about the kernel's answers
 (issue 15, item 3): EINTR in ioctls, KBUS's "interrupted, nothing consumed"
 EAGAIN on read and write, the id of a send held up by ALL_OR_WAIT, the

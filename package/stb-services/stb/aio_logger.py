@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb-logger written on kbus.aio: the example of an STB service in asyncio.
 
 The same service as :mod:`stb.logger` - a listener on ``$.*`` (MSGONLYONCE)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the shared message core (``kbus/core.py``) takes from MicroPython:
 ``MessageId`` and ``OrigFrom`` as plain objects, the pointer size, and no
 ctypes views (the CPython package's ``kbus/_native.py`` has the ctypes

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The message classes of the ``kbus`` module (as ``kbus.messages`` of the
 CPython package): those of ``kbus/core.py``, the message core shared with the
 CPython package."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the shared message core (:mod:`kbus.core`) takes from CPython: the
 ctypes structures of the ABI.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS for asyncio (CPython): :class:`AsyncKsock`.
 
 An :class:`AsyncKsock` wraps a :class:`kbus.Ksock` for one event loop::

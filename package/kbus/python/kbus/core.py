@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The message core shared by CPython and MicroPython: ``Message`` and its
 subclasses, ``reply_to`` and ``stateful_request``.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS messages: the Message classes and the helpers of the original binding.
 
 The message classes (``Message``, ``Announcement``, ``Request``, ``Reply``,
