@@ -918,6 +918,8 @@ class Bridge:
                 continue
             self.proxies[name] = node
         for name in sorted(shadowed - self.shadowed):
+            if name.startswith(protocol.STATE_REQUEST_PREFIX):
+                continue  # another bridge on this bus answers for that node already
             self.counters["shadowed"] += 1
             log.warning("%s has a replier here: %s's is not used", name, desired[name])
         self.shadowed = shadowed
@@ -985,12 +987,12 @@ class Bridge:
         except OSError:
             pass
 
-    def announce_event(self, what: str, **fields: object) -> None:
-        msg = Message(protocol.EVENT_PREFIX + what, kv(bridge=self.node, **fields))
+    def announce_event(self, event: str, **fields: object) -> None:
+        msg = Message(protocol.EVENT_PREFIX + event, kv(bridge=self.node, **fields))
         try:
             self.send(msg)
         except OSError as exc:
-            log.debug("cannot announce %s: %s", what, exc)
+            log.debug("cannot announce %s: %s", event, exc)
 
     def drop(self, counter: str, what: str) -> None:
         self.counters[counter] += 1

@@ -25,6 +25,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+try:
+    import ssl
+except ImportError:  # pragma: no cover - depends on the Python build
+    raise ImportError(
+        "kbus-bridge needs Python's ssl module, also for mqtt:// (paho-mqtt 2.1 "
+        "names ssl exceptions in its socket code)"
+    ) from None
+
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -98,8 +106,6 @@ class MqttTransport:
         if b.username:
             client.username_pw_set(b.username, configmod.password(cfg))
         if b.tls:
-            import ssl  # only for mqtts: a Python without ssl still bridges over mqtt://
-
             client.tls_set(
                 ca_certs=b.ca_file or None,
                 certfile=b.cert_file or None,
