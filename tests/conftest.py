@@ -4,6 +4,8 @@ Run with an environment: `pytest tests --lg-env tests/env/rig-x86_64.yaml`
 (`make test` runs each architecture).  Fixtures:
 
 * `rig_arch`: "x86_64" or "armhf", from the environment's options;
+* `rig_out`: the rig's products on the host, out/rig/NAME (NAME: the option
+  `rig_name`, a debug kernel's rig, or `rig_arch`);
 * `shell`: labgrid's ShellDriver, the strategy in state "shell" (booted, the
   repository at /mnt/share, kbus loaded);
 * `guest_run`: run a shell command in the guest with a timeout scaled for TCG
@@ -74,9 +76,12 @@ def timeout_factor(target: Target) -> float:
 
 
 @pytest.fixture(scope="session")
-def rig_out(rig_arch: str) -> Path:
-    """The rig's build products on the host (out/rig/ARCH)."""
-    return REPO / "out" / "rig" / rig_arch
+def rig_out(rig_arch: str, target: Target) -> Path:
+    """The rig's build products on the host: out/rig/NAME, NAME the
+    environment's `rig_name` option (a debug kernel's rig, e.g. x86_64-kcsan),
+    by default its `rig_arch`."""
+    name = target_option(target, "rig_name") or rig_arch
+    return REPO / "out" / "rig" / name
 
 
 @pytest.fixture(scope="session")

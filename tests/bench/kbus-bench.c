@@ -176,6 +176,36 @@ static size_t ksock_recv(int fd, char *buf, size_t size)
 	return len;
 }
 
+/*
+ * With BATCHREAD on: wait for and read whole messages into buf (len bytes);
+ * returns how many messages came.
+ */
+static int ksock_recv_batch(int fd, char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t got = read(fd, buf, len);
+		size_t off = 0;
+		int count = 0;
+
+		nsys++;
+		if (got < 0)
+			die("batch read: %s", strerror(errno));
+		while (off < (size_t)got) {
+			const struct kbus_message_header *h = (const void *)(buf + off);
+
+			off += KBUS_ENTIRE_MSG_LEN(h->name_len, h->data_len);
+			count++;
+		}
+		if (count)
+			return count;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		nsys++;
+		if (poll(&p, 1, 10000) <= 0)
+			die("no message within 10 s");
+	}
+}
+
 static void header(struct kbus_message_header *hdr, const char *name,
 		   void *data, uint32_t data_len, uint32_t flags)
 {
@@ -633,10 +663,12 @@ static double wait_done(int fd, int listeners)
 	return (double)sum / listeners;
 }
 
-static struct fanout kbus_fanout(int listeners, size_t payload, int n, int depth)
+static struct fanout kbus_fanout(int listeners, size_t payload, int n, int depth,
+				 int batch)
 {
 	char *data = calloc(1, payload ? payload : 1);
 	size_t size = KBUS_ENTIRE_MSG_LEN(64, payload) + 64;
+	size_t batch_len = size * 16 > 65536 ? size * 16 : 65536;
 	struct kbus_message_header hdr;
 	struct fanout f;
 	int ready[2], done[2];
@@ -651,18 +683,26 @@ static struct fanout kbus_fanout(int listeners, size_t payload, int n, int depth
 		if (pid < 0)
 			die("fork: %s", strerror(errno));
 		if (pid == 0) {
-			char *buf = malloc(size);
+			char *buf = malloc(batch ? batch_len : size);
 			int lfd = ksock_open();
+			uint32_t on = 1;
 
 			if (!buf)
 				_exit(1);
 			ksock_max_messages(lfd, depth);
 			ksock_bind(lfd, "$.Bench.Speed", 0);
+			if (batch && ioctl(lfd, KBUS_IOC_BATCHREAD, &on) < 0)
+				die("BATCHREAD: %s", strerror(errno));
 			if (write(ready[1], "r", 1) != 1)
 				_exit(1);
 			nsys = 0;
-			for (i = 0; i < n; i++)
-				ksock_recv(lfd, buf, size);
+			if (batch) {
+				for (i = 0; i < n;)
+					i += ksock_recv_batch(lfd, buf, batch_len);
+			} else {
+				for (i = 0; i < n; i++)
+					ksock_recv(lfd, buf, size);
+			}
 			report_done(done[1]);
 			_exit(0);
 		}
@@ -770,29 +810,38 @@ static void bench_throughput(void)
 
 	printf("\nAnnouncement throughput (messages/s sent, every listener gets every one;\n"
 	       "floor: the same fan-out over one pipe per listener; both start once every\n"
-	       "listener is ready, each listener queues `depth` messages; system calls\n"
-	       "per message sent: the sender's / one listener's)\n");
-	printf("%9s %8s %6s %12s %12s %10s %13s %13s\n", "listeners", "payload", "depth",
-	       "kbus msg/s", "pipe msg/s", "kbus/pipe", "kbus sys", "pipe sys");
+	       "listener is ready, each listener queues `depth` messages; `batch`: the\n"
+	       "listeners read with BATCHREAD; system calls per message sent: the\n"
+	       "sender's / one listener's)\n");
+	printf("%9s %8s %6s %12s %12s %12s %10s %10s %13s %13s %13s\n", "listeners",
+	       "payload", "depth", "kbus msg/s", "batch msg/s", "pipe msg/s", "kbus/pipe",
+	       "batch/pipe", "kbus sys", "batch sys", "pipe sys");
 	for (c = 0; c < 3; c++) {
 		for (s = 0; s < 3; s++) {
 			int n = quick ? 200 : (sizes[s] > 4096 ? 500 : 2000);
 			int depth = fanout_depth(sizes[s]);
-			struct fanout k = kbus_fanout(counts[c], sizes[s], n, depth);
+			struct fanout k = kbus_fanout(counts[c], sizes[s], n, depth, 0);
+			struct fanout b = kbus_fanout(counts[c], sizes[s], n, depth, 1);
 			struct fanout p = pipe_fanout(counts[c], sizes[s], n, depth);
-			char key[80], ksys[32], psys[32];
+			char key[80], ksys[32], bsys[32], psys[32];
 
 			snprintf(ksys, sizeof(ksys), "%.1f / %.1f", k.tx_sys, k.rx_sys);
+			snprintf(bsys, sizeof(bsys), "%.1f / %.2f", b.tx_sys, b.rx_sys);
 			snprintf(psys, sizeof(psys), "%.1f / %.1f", p.tx_sys, p.rx_sys);
-			printf("%9d %8zu %6d %12.0f %12.0f %10.2f %13s %13s\n", counts[c],
-			       sizes[s], depth, k.rate, p.rate, k.rate / p.rate, ksys, psys);
+			printf("%9d %8zu %6d %12.0f %12.0f %12.0f %10.2f %10.2f %13s %13s %13s\n",
+			       counts[c], sizes[s], depth, k.rate, b.rate, p.rate,
+			       k.rate / p.rate, b.rate / p.rate, ksys, bsys, psys);
 #define KEY(fmt) (snprintf(key, sizeof(key), fmt, counts[c], sizes[s]), key)
 			json_value(KEY("announce_%dl_%zu_msgs_per_s"), k.rate);
+			json_value(KEY("announce_batch_%dl_%zu_msgs_per_s"), b.rate);
 			json_value(KEY("pipe_fanout_%dl_%zu_msgs_per_s"), p.rate);
 			json_value(KEY("announce_%dl_%zu_vs_pipe"), k.rate / p.rate);
+			json_value(KEY("announce_batch_%dl_%zu_vs_pipe"), b.rate / p.rate);
 			json_value(KEY("announce_%dl_%zu_depth"), depth);
 			json_value(KEY("announce_%dl_%zu_sender_syscalls_per_msg"), k.tx_sys);
 			json_value(KEY("announce_%dl_%zu_listener_syscalls_per_msg"), k.rx_sys);
+			json_value(KEY("announce_batch_%dl_%zu_listener_syscalls_per_msg"),
+				   b.rx_sys);
 			json_value(KEY("pipe_fanout_%dl_%zu_sender_syscalls_per_msg"), p.tx_sys);
 			json_value(KEY("pipe_fanout_%dl_%zu_listener_syscalls_per_msg"),
 				   p.rx_sys);
@@ -873,6 +922,102 @@ static void bench_bindings(void)
 	json_value("wildcards_1000_vs_10", cost / base);
 }
 
+/* ---- send cost with an access policy loaded ---- */
+
+static void set_policy(int fd, int nrules)
+{
+	size_t cap = (size_t)nrules * (sizeof(struct kbus_policy_rule) + 64) + 64;
+	char *blob = calloc(1, cap);
+	struct kbus_policy pol = {
+		.magic = KBUS_POLICY_MAGIC,
+		.version = KBUS_POLICY_VERSION,
+		.default_effect = nrules ? KBUS_POLICY_DENY : KBUS_POLICY_ALLOW,
+		.num_rules = nrules,
+	};
+	size_t off = 0;
+	int i;
+
+	if (!blob)
+		die("out of memory");
+	for (i = 0; i < nrules; i++) {
+		struct kbus_policy_rule r = {
+			.effect = KBUS_POLICY_ALLOW,
+			.subject = KBUS_POLICY_USER,
+			.id = 1000 + i % 7,
+		};
+		char name[64];
+
+		/* the last three let the benchmark's sends and listener through */
+		if (i == nrules - 3)
+			snprintf(name, sizeof(name), "$.Bench.*");
+		else if (i >= nrules - 2)
+			snprintf(name, sizeof(name), "$.*");
+		else
+			snprintf(name, sizeof(name), "$.Other.Rule%d.*", i);
+		r.action = i == nrules - 1 ? KBUS_POLICY_LISTEN :
+			   i >= nrules - 3 ? KBUS_POLICY_SEND : 1 + i % 3;
+		if (i >= nrules - 3)
+			r.subject = KBUS_POLICY_EVERYONE;
+		r.name_len = strlen(name);
+		memcpy(blob + off, &r, sizeof(r));
+		off += sizeof(r);
+		memcpy(blob + off, name, r.name_len);
+		off += (r.name_len + 3) & ~3U;
+	}
+	pol.size = off;
+	pol.rules = (uintptr_t)blob;
+	if (ioctl(fd, KBUS_IOC_SETPOLICY, &pol) < 0)
+		die("SETPOLICY: %s", strerror(errno));
+	free(blob);
+}
+
+/* us per announcement sent to a name with one (full) listener. */
+static double policy_send_cost(int nrules)
+{
+	int n = quick ? 2000 : 20000;
+	int fd = ksock_open(), listener = ksock_open();
+	struct kbus_message_header hdr;
+	double t0, t1, best = 0;
+	int i, r;
+
+	set_policy(fd, nrules);
+	ksock_max_messages(listener, 1);
+	ksock_bind(listener, "$.Bench.*", 0);
+	header(&hdr, "$.Bench.Target.Name", NULL, 0, 0);
+	for (r = 0; r < SEND_ROUNDS; r++) {
+		t0 = now();
+		for (i = 0; i < n / SEND_ROUNDS; i++) {
+			struct kbus_msg_id id;
+
+			if (ksock_send(fd, &hdr, &id))
+				die("send: %s", strerror(errno));
+		}
+		t1 = now();
+		if (r == 0 || t1 - t0 < best)
+			best = t1 - t0;
+	}
+	set_policy(fd, 0);
+	close(listener);
+	close(fd);
+	return best / (n / SEND_ROUNDS) * 1e6;
+}
+
+static void bench_policy(void)
+{
+	double none = policy_send_cost(0), some = policy_send_cost(10);
+	double many = policy_send_cost(1000);
+
+	printf("\nSend cost (one announcement, a full listener) with an access policy\n");
+	printf("%10s %12s %10s\n", "rules", "us/send", "vs none");
+	printf("%10s %12.2f %10.2f\n", "none", none, 1.0);
+	printf("%10d %12.2f %10.2f\n", 10, some, some / none);
+	printf("%10d %12.2f %10.2f\n", 1000, many, many / none);
+	json_value("send_us_no_policy", none);
+	json_value("send_us_policy_10_rules", some);
+	json_value("send_us_policy_1000_rules", many);
+	json_value("policy_1000_vs_none", many / none);
+}
+
 /* ---- kernel memory ---- */
 
 static long slab_kib(void)
@@ -931,7 +1076,8 @@ static void bench_memory(void)
 
 static int is_section(const char *name)
 {
-	static const char *const sections[] = { "rtt", "throughput", "bindings", "memory" };
+	static const char *const sections[] = { "rtt", "throughput", "bindings", "policy",
+						"memory" };
 	unsigned int i;
 
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
@@ -964,7 +1110,7 @@ int main(int argc, char **argv)
 				"  --quick         fewer iterations (a smoke run)\n"
 				"  --json FILE     also write the figures as JSON\n"
 				"  --bus N         use /dev/kbusN (default 0)\n"
-				"  --only SECTION  rtt, throughput, bindings or memory\n");
+				"  --only SECTION  rtt, throughput, bindings, policy or memory\n");
 			return strcmp(argv[i], "--help") ? 2 : 0;
 		}
 	}
@@ -981,6 +1127,8 @@ int main(int argc, char **argv)
 		bench_throughput();
 	if (!only || !strcmp(only, "bindings"))
 		bench_bindings();
+	if (!only || !strcmp(only, "policy"))
+		bench_policy();
 	if (!only || !strcmp(only, "memory"))
 		bench_memory();
 	if (json) {

@@ -1560,6 +1560,70 @@ static void ksock_new_device(void)
 	KT_ERR(kbus_ksock_new_device(k, NULL), -EINVAL);
 }
 
+/* Who sent a message: this process, as of the send; KBUS for a status. */
+static void ksock_msg_creds(void)
+{
+	kbus_ksock_t r, s;
+	kbus_message_t *msg = NULL, *got = NULL;
+	struct kbus_msg_creds creds;
+	uint32_t filtered = 9;
+
+	KT_OPEN(r, O_RDWR);
+	KT_OPEN(s, O_RDWR);
+	KT_EQ(kbus_ksock_msg_creds(r, &creds), -ENOMSG);
+	KT_OK(kbus_ksock_bind(r, "$.CTest.Creds", 0));
+	KT_OK(kbus_msg_create(&msg, "$.CTest.Creds", 13, "x", 1, 0));
+	KT_OK(kbus_ksock_send_msg(s, msg, NULL));
+	KT_OK(kbus_ksock_read_next_msg(r, &got));
+	KT_CHECK(got != NULL);
+	/* the whole message is read: its sender is still known */
+	KT_OK(kbus_ksock_msg_creds(r, &creds));
+	KT_EQ(creds.uid, (uint32_t)geteuid());
+	KT_EQ(creds.gid, (uint32_t)getegid());
+	KT_EQ(creds.pid, (uint32_t)getpid());
+	KT_EQ(creds.flags, 0);
+	KT_OK(kbus_ksock_num_filtered(r, &filtered));
+	KT_EQ(filtered, 0);
+	kbus_msg_delete(&msg);
+	kbus_msg_delete(&got);
+	KT_OK(kt_close(r));
+	KT_OK(kt_close(s));
+}
+
+/* Batch reading: several whole messages per read, walked one by one. */
+static void ksock_batch_read(void)
+{
+	kbus_ksock_t r, s;
+	kbus_message_t *msg = NULL, *m = NULL;
+	char buf[4096];
+	size_t off = 0;
+	ssize_t got;
+	int i;
+
+	KT_OPEN(r, O_RDWR);
+	KT_OPEN(s, O_RDWR);
+	KT_OK(kbus_ksock_bind(r, "$.CTest.Batch", 0));
+	KT_EQ(kbus_ksock_set_batch_read(r, 1), 0);
+	KT_EQ(kbus_ksock_set_batch_read(r, 1), 1);
+	KT_EQ(kbus_ksock_read_batch(r, buf, sizeof(buf)), 0);
+	for (i = 0; i < 3; i++) {
+		KT_OK(kbus_msg_create(&msg, "$.CTest.Batch", 13, "abc", (uint32_t)i, 0));
+		KT_OK(kbus_ksock_send_msg(s, msg, NULL));
+		kbus_msg_delete(&msg);
+	}
+	KT_EQ(kbus_ksock_read_batch(r, buf, 10), -EMSGSIZE);
+	got = kbus_ksock_read_batch(r, buf, sizeof(buf));
+	KT_CMP(got, >, 0);
+	for (i = 0; !kbus_batch_next(buf, (size_t)got, &off, &m) && m; i++) {
+		KT_EQ(m->data_len, (uint32_t)i);
+		kbus_msg_delete(&m);
+	}
+	KT_EQ(i, 3);
+	KT_EQ(off, (size_t)got);
+	KT_OK(kt_close(r));
+	KT_OK(kt_close(s));
+}
+
 static const struct kt_test tests[] = {
 	KT_TEST(abi_sizes),
 	KT_TEST(abi_header_namespace),
@@ -1586,6 +1650,8 @@ static const struct kt_test tests[] = {
 	KT_TEST(ksock_read_validates),
 	KT_TEST(ksock_write_data_retries_eagain),
 	KT_DEVICE_TEST(ksock_cloexec),
+	KT_DEVICE_TEST(ksock_msg_creds),
+	KT_DEVICE_TEST(ksock_batch_read),
 	KT_DEVICE_TEST(ksock_open_close),
 	KT_DEVICE_TEST(ksock_ids),
 	KT_DEVICE_TEST(ksock_bind_unbind),

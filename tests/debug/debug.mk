@@ -1,90 +1,139 @@
-# The debug rig kernel and `make test-debug` (included by the top-level
-# Makefile).  x86_64 only; everything lands in out/rig/x86_64-debug/:
-#   kernel, kernel-release  the debug kernel (tests/debug/build-kernel) from
-#                           Debian's linux-source-6.1 at the rig's pinned
-#                           KERNEL_VERSION (tests/rig/versions.mk) with the
-#                           fragment tests/debug/kernel.config: KASAN,
-#                           lockdep, kmemleak, failslab, ...; rebuilt only
-#                           when the pin, the fragment or the script change
+# The debug rig kernels and `make test-debug*` (included by the top-level
+# Makefile).  Three kernels, each built by tests/debug/build-kernel from
+# Debian's linux-source-6.1 at the rig's pinned KERNEL_VERSION
+# (tests/rig/versions.mk): `make tinyconfig` + kernel-common.config +
+# kernel-ARCH.config + kernel-CHECKER.config (tests/debug/):
+#
+#   NAME          make targets                     checker
+#   x86_64-kasan  rig-debug-kasan, test-debug-kasan  KASAN, kmemleak, failslab
+#   x86_64-kcsan  rig-debug-kcsan, test-debug-kcsan  KCSAN (data races)
+#   armhf-kasan   rig-debug-armhf, test-debug-armhf  KASAN, kmemleak, failslab
+#
+# (all of them: lockdep, DEBUG_ATOMIC_SLEEP, DEBUG_LIST, hung tasks).  `make
+# rig-debug` and `make test-debug` are the two x86_64 kernels, KASAN first;
+# the armhf one is slow under TCG and only run on demand.  Everything of
+# kernel NAME lands in out/rig/NAME/:
+#   kernel, kernel-release, config  the kernel (rebuilt only when the pin,
+#                           a fragment or the script change), its `uname -r`
+#                           and its .config
 #   linux-build/            its build tree, which kbus.ko is built against
-#   initrd.cpio             base.cpio (the x86_64 rig's Debian userland; no
+#   initrd.cpio             base.cpio (the ARCH rig's Debian userland; no
 #                           modules: the kernel has its drivers built in) +
-#                           components.cpio (this kbus.ko, the x86_64 rig's
+#                           components.cpio (this kbus.ko, the ARCH rig's
 #                           components)
-#   log/                    the console log of the last `make test-debug`
+#   log/                    the logs of the last `make test-debug-*`
+# tests/rig-run NAME boots it, tests/env/rig-NAME.yaml is its labgrid
+# environment.
 
-DEBUG_ARCH := x86_64-debug
-DEBUG_RIG := $(OUT)/rig/$(DEBUG_ARCH)
 DEBUG_DIR := tests/debug
-DEBUG_ENV := tests/env/rig-$(DEBUG_ARCH).yaml
-DEBUG_LOG := $(DEBUG_RIG)/log
-# Jobs for the kernel build (default: all CPUs)
+# short name (the make targets' suffix) -> kernel NAME
+DEBUG_NAME_kasan := x86_64-kasan
+DEBUG_NAME_kcsan := x86_64-kcsan
+DEBUG_NAME_armhf := armhf-kasan
+DEBUG_SHORT := kasan kcsan armhf
+# `make test-debug` and `make rig-debug`, in this order
+DEBUG_DEFAULT := kasan kcsan
+# Jobs for the kernel builds (default: all CPUs)
 DEBUG_JOBS ?=
-
-.PHONY: rig-debug test-debug
-
-ifeq ($(ARCH),x86_64)
 DEBUG_SOURCE_DEB := linux-source-6.1:all=$(KERNEL_VERSION)
 
-# the pin alone (versions.mk also holds the userland pins)
-$(DEBUG_RIG)/source.pin: FORCE
-	@mkdir -p $(DEBUG_RIG)
-	@echo '$(DEBUG_SOURCE_DEB)' > $@.tmp
-	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+# x86_64-kcsan -> x86_64, kcsan
+debug_arch = $(firstword $(subst -, ,$(1)))
+debug_checker = $(lastword $(subst -, ,$(1)))
 
-$(DEBUG_RIG)/kernel: $(DEBUG_RIG)/source.pin $(DEBUG_DIR)/kernel.config $(DEBUG_DIR)/build-kernel
-	$(FETCH) $(DEBUG_RIG)/source.debs $(DEBUG_SOURCE_DEB)
-	$(if $(DEBUG_JOBS),JOBS=$(DEBUG_JOBS)) nice $(DEBUG_DIR)/build-kernel "$$(cat $(DEBUG_RIG)/source.debs)" \
-		$(DEBUG_DIR)/kernel.config $(DEBUG_RIG)
+.PHONY: rig-debug test-debug $(foreach s,$(DEBUG_SHORT),rig-debug-$(s) test-debug-$(s))
 
-$(DEBUG_RIG)/kernel-release: $(DEBUG_RIG)/kernel
-	test -s $@
+# --- the rules of one kernel (needs rig.mk, i.e. ARCH = its architecture) ----
+# $(1) = NAME
+define debug_kernel_rules
+$(OUT)/rig/$(1)/source.pin: FORCE
+	@mkdir -p $(OUT)/rig/$(1)
+	@echo '$(DEBUG_SOURCE_DEB)' > $$@.tmp
+	@cmp -s $$@.tmp $$@ && rm -f $$@.tmp || mv $$@.tmp $$@
 
-# kbus.ko against the debug kernel's build tree, from a copy (as rig.mk does)
-$(DEBUG_RIG)/kbus.ko: $(RIG)/module.inputs $(MODULE_INPUTS) $(DEBUG_RIG)/kernel
-	rm -rf $(DEBUG_RIG)/build && mkdir -p $(DEBUG_RIG)/build
-	cp -a $(KBUS_MODULE_DIR) $(DEBUG_RIG)/build/module
-	cp -a $(KBUS_INCLUDE_DIR) $(DEBUG_RIG)/build/include
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -C $(DEBUG_RIG)/linux-build \
-		M=$(abspath $(DEBUG_RIG)/build/module) ARCH=x86 modules
-	cp $(DEBUG_RIG)/build/module/kbus.ko $@
+$(OUT)/rig/$(1)/kernel: $(OUT)/rig/$(1)/source.pin $(DEBUG_DIR)/build-kernel \
+		$(DEBUG_DIR)/kernel-common.config $(DEBUG_DIR)/kernel-$(ARCH).config \
+		$(DEBUG_DIR)/kernel-$(call debug_checker,$(1)).config
+	$(FETCH) $(OUT)/rig/$(1)/source.debs $(DEBUG_SOURCE_DEB)
+	$(if $(DEBUG_JOBS),JOBS=$(DEBUG_JOBS)) nice $(DEBUG_DIR)/build-kernel $(ARCH) \
+		"$$$$(cat $(OUT)/rig/$(1)/source.debs)" $(OUT)/rig/$(1) $(DEBUG_DIR)/kernel-common.config \
+		$(DEBUG_DIR)/kernel-$(ARCH).config $(DEBUG_DIR)/kernel-$(call debug_checker,$(1)).config
+
+$(OUT)/rig/$(1)/kernel-release: $(OUT)/rig/$(1)/kernel
+	test -s $$@
+
+# kbus.ko against the kernel's build tree, from a copy (as rig.mk does)
+$(OUT)/rig/$(1)/kbus.ko: $(RIG)/module.inputs $(MODULE_INPUTS) $(OUT)/rig/$(1)/kernel
+	@test -f $(KBUS_MODULE_DIR)/Kbuild || { echo "no $(KBUS_MODULE_DIR)/Kbuild" >&2; exit 1; }
+	rm -rf $(OUT)/rig/$(1)/build && mkdir -p $(OUT)/rig/$(1)/build
+	cp -a $(KBUS_MODULE_DIR) $(OUT)/rig/$(1)/build/module
+	cp -a $(KBUS_INCLUDE_DIR) $(OUT)/rig/$(1)/build/include
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -C $(OUT)/rig/$(1)/linux-build \
+		M=$(abspath $(OUT)/rig/$(1)/build/module) ARCH=$(KARCH) CROSS_COMPILE=$(KCROSS) modules
+	cp $(OUT)/rig/$(1)/build/module/kbus.ko $$@
 
 # The rig's drivers (RIG_MODULES) are built in: build-base finds them in
 # modules.builtin and copies no module.
-$(DEBUG_RIG)/base.cpio: $(RIG)/userland.debs $(DEBUG_RIG)/kernel-release $(OUT)/rig/busybox.list \
-		$(RIGSRC)/build-base
-	$(RIGSRC)/build-base $(DEBUG_RIG) "$$(cat $(DEBUG_RIG)/kernel-release)" $(DEBUG_RIG)/kroot \
-		$(OUT)/rig/busybox.list $(RIG)/userland.debs $(RIG_MODULES)
+$(OUT)/rig/$(1)/base.cpio: $(RIG)/userland.debs $(OUT)/rig/$(1)/kernel-release \
+		$(OUT)/rig/busybox.list $(RIGSRC)/build-base
+	$(RIGSRC)/build-base $(OUT)/rig/$(1) "$$$$(cat $(OUT)/rig/$(1)/kernel-release)" \
+		$(OUT)/rig/$(1)/kroot $(OUT)/rig/busybox.list $(RIG)/userland.debs $(RIG_MODULES)
 
-$(DEBUG_RIG)/components.cpio: $(RIG)/components.inputs $(COMPONENT_INPUTS) $(DEBUG_RIG)/kbus.ko \
-		$(DEBUG_RIG)/base.cpio $(RIGSRC)/build-components $(RIG_STAGE_STAMPS)
-	$(RIGSRC)/build-components $(DEBUG_RIG) "$$(cat $(DEBUG_RIG)/kernel-release)" \
-		$(DEBUG_RIG)/kbus.ko $(KBUS_PYTHON_DIR) $(RIGSRC)/rootfs $(OVERLAY_DIR) $(RIG_STAGE_DIRS)
+$(OUT)/rig/$(1)/components.cpio: $(RIG)/components.inputs $(COMPONENT_INPUTS) \
+		$(OUT)/rig/$(1)/kbus.ko $(OUT)/rig/$(1)/base.cpio $(RIGSRC)/build-components \
+		$(RIG_STAGE_STAMPS)
+	$(RIGSRC)/build-components $(OUT)/rig/$(1) "$$$$(cat $(OUT)/rig/$(1)/kernel-release)" \
+		$(OUT)/rig/$(1)/kbus.ko $(KBUS_PYTHON_DIR) $(RIGSRC)/rootfs $(OVERLAY_DIR) $(RIG_STAGE_DIRS)
 
-$(DEBUG_RIG)/initrd.cpio: $(DEBUG_RIG)/base.cpio $(DEBUG_RIG)/components.cpio
-	cat $^ > $@.tmp && mv $@.tmp $@
+$(OUT)/rig/$(1)/initrd.cpio: $(OUT)/rig/$(1)/base.cpio $(OUT)/rig/$(1)/components.cpio
+	cat $$^ > $$@.tmp && mv $$@.tmp $$@
 
-rig-debug: $(DEBUG_RIG)/kernel $(DEBUG_RIG)/initrd.cpio
-else
-rig-debug:
-	@$(MAKE) --no-print-directory rig-debug ARCH=x86_64
+.PHONY: debug-rig-$(1)
+debug-rig-$(1): $(OUT)/rig/$(1)/kernel $(OUT)/rig/$(1)/initrd.cpio
+endef
+
+ifneq ($(ARCH),)
+$(foreach k,$(filter $(ARCH)-%,$(foreach s,$(DEBUG_SHORT),$(DEBUG_NAME_$(s)))),\
+	$(eval $(call debug_kernel_rules,$(k))))
 endif
 
-# The conformance suite on the debug kernel, then the kernel's own verdict:
-# tests/test_debug_kernel.py clears the boot's kmemleak reports first and, last,
-# unloads kbus, has kmemleak scan and checks dmesg and kmemleak with
-# tests/debug/check_kernel_log.py; that script also checks the whole console
-# log (which survives a guest reboot after a timeout).
+# --- make rig-debug*, make test-debug* ----------------------------------------
+# The conformance suite on a debug kernel, then the kernel's own verdict:
+# tests/test_debug_kernel.py clears the boot's kmemleak reports first (where
+# there is kmemleak) and, last, unloads kbus, has kmemleak scan and checks
+# dmesg and kmemleak with tests/debug/check_kernel_log.py; that script also
+# checks the whole console log (which survives a guest reboot after a
+# timeout).  In between, the fuzzer's CI budget.
 DEBUG_TESTS := tests/test_debug_kernel.py::test_kmemleak_baseline tests/test_guest_suites.py \
 	tests/test_fuzz.py tests/test_debug_kernel.py::test_kernel_log_is_clean
 
+# $(1) = short name
+define debug_targets
+rig-debug-$(1):
+	@$$(MAKE) --no-print-directory debug-rig-$(DEBUG_NAME_$(1)) ARCH=$(call debug_arch,$(DEBUG_NAME_$(1)))
+
+test-debug-$(1): $$(SETUP_DONE)
+	@$$(MAKE) --no-print-directory rig-debug-$(1)
+	@log=$(OUT)/rig/$(DEBUG_NAME_$(1))/log; rm -rf $$$$log && mkdir -p $$$$log; \
+	status=0; start=$$$$(date +%s); \
+	$$(VENV)/bin/python -m pytest $$(DEBUG_TESTS) --lg-env tests/env/rig-$(DEBUG_NAME_$(1)).yaml \
+		--lg-log=$$$$log $$(call junit_args,debug-$(DEBUG_NAME_$(1))) $$(PYTEST_ARGS) || status=1; \
+	echo "test-debug-$(1): console log in $$$$log/"; \
+	$$(VENV)/bin/python $$(DEBUG_DIR)/check_kernel_log.py $$$$log/console_* || status=1; \
+	echo "test-debug-$(1): $(DEBUG_NAME_$(1)) $$$$(($$$$(date +%s) - start)) s, $$$$([ $$$$status = 0 ] && echo passed || echo FAILED)"; \
+	exit $$$$status
+endef
+$(foreach s,$(DEBUG_SHORT),$(eval $(call debug_targets,$(s))))
+
+rig-debug:
+	@for s in $(DEBUG_DEFAULT); do $(MAKE) --no-print-directory rig-debug-$$s || exit 1; done
+
+# Both x86_64 kernels, each whatever the other's result; fails if either fails.
 test-debug: $(SETUP_DONE)
-	@$(MAKE) --no-print-directory rig-debug ARCH=x86_64
-	@rm -rf $(DEBUG_LOG) && mkdir -p $(DEBUG_LOG)
-	@status=0; start=$$(date +%s); \
-	$(VENV)/bin/python -m pytest $(DEBUG_TESTS) --lg-env $(DEBUG_ENV) --lg-log=$(DEBUG_LOG) \
-		$(PYTEST_ARGS) || status=1; \
-	echo "test-debug: console log in $(DEBUG_LOG)/"; \
-	$(VENV)/bin/python $(DEBUG_DIR)/check_kernel_log.py $(DEBUG_LOG)/console_* || status=1; \
-	echo "test-debug: $$(($$(date +%s) - start)) s"; \
+	@status=0; failed=; \
+	for s in $(DEBUG_DEFAULT); do \
+		echo "=== test-debug-$$s ==="; \
+		$(MAKE) --no-print-directory test-debug-$$s || { status=1; failed="$$failed $$s"; }; \
+	done; \
+	[ $$status = 0 ] || echo "test-debug: failed:$$failed" >&2; \
 	exit $$status

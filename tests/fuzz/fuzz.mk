@@ -2,7 +2,10 @@
 # [FUZZ_ARGS=...]` (included by the top-level Makefile): kbus-fuzz in the rig
 # guest, booted without the STB services (--noload) so that nothing else is
 # on the bus; at the end kbus is unloaded and the kernel log checked.  The
-# exit status is the fuzzer's (nonzero on any invariant breach).
+# exit status is the fuzzer's (nonzero on any invariant breach).  FUZZ_ARGS
+# passes more options: '--threads 4', '--churn --max-device-bytes 262144',
+# '--scenario NAME [--unpriv]' (a scenario ignores --ops and --seconds; a
+# guest crash shows as the run ending early with the panic on the console).
 
 FUZZ_SEED ?=
 FUZZ_OPS ?= 200000

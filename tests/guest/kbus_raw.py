@@ -146,6 +146,7 @@ SPEC_IOCTL_VALUES: dict[str, int] = (
 IOC_MSGCREDS = ioc(_IOC_READ, 19, 16)
 IOC_SETPOLICY = ioc(_IOC_WRITE, 20, 32)
 IOC_FILTERED = ioc(_IOC_READ, 21, 4)
+IOC_BATCHREAD = ioc(_IOC_READ | _IOC_WRITE, 22, 4)
 POLICY_MAGIC = 0x6B506F6C
 POLICY_VERSION = 1
 DENY, ALLOW = 0, 1
@@ -702,3 +703,23 @@ def set_policy(
     )
     arg = ctypes.create_string_buffer(hdr, len(hdr))
     ioctl(fd, IOC_SETPOLICY, arg)
+
+
+def batch_read(fd: int, value: int) -> int:
+    """BATCHREAD: 0, 1, or QUERY; returns the previous state."""
+    arg = U32Arg(value)
+    ioctl(fd, IOC_BATCHREAD, arg)
+    return int(arg.value)
+
+
+def split_entire(buf: bytes) -> list[ParsedMessage]:
+    """Whole entire messages, one after the other (a batch read)."""
+    out = []
+    off = 0
+    while off < len(buf):
+        hdr = Header.unpack(buf[off:])
+        size = entire_len(hdr.name_len, hdr.data_len)
+        out.append(parse_entire(buf[off : off + size]))
+        off += size
+    assert off == len(buf)
+    return out

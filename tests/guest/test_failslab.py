@@ -2,8 +2,9 @@
 
 Runs where the kernel has failslab with its debugfs knobs and the per-task
 fault injection files (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS:
-the debug rig kernel of `make test-debug`); skipped with the reason
-elsewhere (Debian's kernel has no fault injection).
+the KASAN debug kernels of `make test-debug-kasan` and `make
+test-debug-armhf`); skipped with the reason elsewhere (Debian's kernel has
+no fault injection, nor has the KCSAN debug kernel).
 
 Method: failslab is set to fail GFP_KERNEL allocations too (ignore-gfp-wait
 off; __GFP_NOFAIL ones never fail), to leave kmemleak's own allocations
@@ -61,8 +62,8 @@ _mount_debugfs()
 pytestmark = pytest.mark.skipif(
     not (os.path.isdir(FAILSLAB) and os.path.exists(FAIL_NTH)),
     reason="kernel without failslab fault injection (CONFIG_FAILSLAB, "
-    "CONFIG_FAULT_INJECTION_DEBUG_FS): these tests run on the debug kernel, "
-    "make test-debug",
+    "CONFIG_FAULT_INJECTION_DEBUG_FS): these tests run on the KASAN debug kernels, "
+    "make test-debug-kasan",
 )
 
 

@@ -130,7 +130,7 @@ def test_fan_out_under_byte_budget_churn_delivers_all_or_nothing(
     if not shutil.which("kbus-fuzz"):
         pytest.skip("kbus-fuzz is not installed in this guest")
     module_loader()
-    res = util.run("kbus-fuzz", "--scenario", "sendrace", "--seconds", "8", "--quiet")
+    res = util.run("kbus-fuzz", "--scenario", "sendrace", "--duration", "8")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "no invariant breach" in res.stdout, res.stdout + res.stderr
 

@@ -376,7 +376,8 @@ def test_kbus_policy_reports_errors_with_file_and_line(tmp_path: Path) -> None:
 
 
 def _creds_of_next(k: Ksock) -> tuple[int, int, int, int]:
-    raw.nextmsg(k.fileno())
+    """The sender of the next message, asked once it has been read whole."""
+    assert k.read_next_msg() is not None
     return raw.msg_creds(k.fileno())
 
 

@@ -232,6 +232,55 @@ int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t *num_messages);
 int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t *num_messages);
 
 /**
+ * @brief Who sent the message being read: after kbus_ksock_next_msg() (or
+ *        kbus_ksock_read_next_msg(), which leaves it current), the sender's
+ *        effective uid and gid and its process id as they were when it was
+ *        sent, as the kernel recorded them. A message KBUS made itself has
+ *        KBUS_CREDS_SYNTHETIC in creds->flags (docs/policy.md).
+ * @param[out] creds receives them.
+ * @return 0 or -errno: -ENOMSG no message is being read.
+ */
+int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds);
+
+/**
+ * @brief How many messages the device's access policy has withheld from
+ *        this Ksock as a listener (docs/policy.md).
+ * @param[out] count receives the number.
+ * @return 0 or -errno.
+ */
+int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count);
+
+/**
+ * @brief Switch batch reading on (1) or off (0) for this Ksock: with it on,
+ *        kbus_ksock_read_batch() takes several whole messages per system
+ *        call (the BATCHREAD ioctl; not in the original KBUS).
+ * @return the previous state (0 or 1), or -errno.
+ */
+int kbus_ksock_set_batch_read(kbus_ksock_t ksock, int on);
+
+/**
+ * @brief With batch reading on: pop as many whole messages as fit in buf
+ *        (entire form, one after the other; walk them with
+ *        kbus_batch_next()). Nothing is consumed that is not returned.
+ * @return the number of bytes read (0: no message), or -errno: -EMSGSIZE
+ *         the next message does not fit in len (it stays queued: use
+ *         kbus_ksock_next_msg() and kbus_ksock_read_msg() for it).
+ */
+ssize_t kbus_ksock_read_batch(kbus_ksock_t ksock, void *buf, size_t len);
+
+/**
+ * @brief The message at *offset in a batch (len bytes from
+ *        kbus_ksock_read_batch()), copied (messages in a batch are only
+ *        4-byte aligned), moving *offset past it.
+ * @param[out] msg receives the message (free with kbus_msg_delete()), or
+ *             NULL at the end of the batch.
+ * @return 0, -EBADMSG if what is at *offset is not a whole, well-formed
+ *         message, or -ENOMEM.
+ */
+int kbus_batch_next(const void *buf, size_t len, size_t *offset,
+		    kbus_message_t **msg);
+
+/**
  * @brief Send the message written so far (kbus_ksock_write_msg()).
  * @param[out] msg_id receives the message's id (also on -EAGAIN); may be NULL.
  * @return 0 or -errno: -ENOMSG nothing written, -EADDRNOTAVAIL no replier

@@ -179,6 +179,79 @@ int kbus_ksock_num_messages(kbus_ksock_t ksock, uint32_t *num_messages)
 	return rv < 0 ? rv : 0;
 }
 
+int kbus_ksock_msg_creds(kbus_ksock_t ksock, struct kbus_msg_creds *creds)
+{
+	if (!creds)
+		return -EINVAL;
+	memset(creds, 0, sizeof(*creds));
+	return kbus_ioctl(ksock, KBUS_IOC_MSGCREDS, creds);
+}
+
+int kbus_ksock_num_filtered(kbus_ksock_t ksock, uint32_t *count)
+{
+	if (!count)
+		return -EINVAL;
+	*count = 0;
+	return kbus_ioctl(ksock, KBUS_IOC_FILTERED, count);
+}
+
+int kbus_ksock_set_batch_read(kbus_ksock_t ksock, int on)
+{
+	uint32_t v = on ? 1 : 0;
+	int rv = kbus_ioctl(ksock, KBUS_IOC_BATCHREAD, &v);
+
+	return rv < 0 ? rv : (int)v;
+}
+
+ssize_t kbus_ksock_read_batch(kbus_ksock_t ksock, void *buf, size_t len)
+{
+	int tries;
+
+	for (tries = 0; tries < KBUS_LOCK_RETRIES; tries++) {
+		ssize_t got = read(ksock, buf, len);
+
+		if (got >= 0)
+			return got;
+		/* KBUS's "interrupted waiting for the Ksock": nothing read */
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+	return -EAGAIN;
+}
+
+int kbus_batch_next(const void *buf, size_t len, size_t *offset,
+		    kbus_message_t **msg)
+{
+	const unsigned char *p = (const unsigned char *)buf + *offset;
+	kbus_message_t hdr;
+	uint64_t size;
+	uint32_t guard;
+
+	if (!msg)
+		return -EINVAL;
+	*msg = NULL;
+	if (*offset >= len)
+		return 0;
+	if (len - *offset < sizeof(hdr))
+		return -EBADMSG;
+	memcpy(&hdr, p, sizeof(hdr));
+	if (hdr.start_guard != KBUS_MSG_START_GUARD ||
+	    hdr.end_guard != KBUS_MSG_END_GUARD || hdr.name || hdr.data)
+		return -EBADMSG;
+	size = KBUS_ENTIRE_MSG_LEN(hdr.name_len, hdr.data_len);
+	if (size > len - *offset)
+		return -EBADMSG;
+	memcpy(&guard, p + size - sizeof(guard), sizeof(guard));
+	if (guard != KBUS_MSG_END_GUARD)
+		return -EBADMSG;
+	*msg = malloc((size_t)size);
+	if (!*msg)
+		return -ENOMEM;
+	memcpy(*msg, p, (size_t)size);
+	*offset += (size_t)size;
+	return 0;
+}
+
 int kbus_ksock_num_unreplied_to(kbus_ksock_t ksock, uint32_t *num_messages)
 {
 	int rv;

@@ -169,6 +169,160 @@ static void kbus_rstate_reset(struct kbus_ksock *ks)
 	memset(&ks->rd, 0, sizeof(ks->rd));
 }
 
+/* Forget who sent the last message made current. */
+static void kbus_forget_sender(struct kbus_ksock *ks)
+{
+	if (ks->sender_cred)
+		put_cred(ks->sender_cred);
+	put_pid(ks->sender_pid);
+	ks->sender_cred = NULL;
+	ks->sender_pid = NULL;
+	ks->has_sender = false;
+}
+
+/*
+ * The first queued copy, with a reference to its message and its flags;
+ * NULL if the queue is empty. Brings a set-aside event up if that is all
+ * there is (spec 18.10).
+ */
+static struct kbus_qentry *kbus_peek(struct kbus_ksock *ks,
+				     struct kbus_msg **msgp, u32 *flags)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_qentry *qe;
+	int tries;
+
+	lockdep_assert_held(&ks->io_lock);
+	for (tries = 0; tries < 2; tries++) {
+		spin_lock(&ks->qlock);
+		qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry,
+					      list);
+		if (qe) {
+			*msgp = kbus_msg_get(qe->msg);
+			*flags = qe->flags;
+		}
+		spin_unlock(&ks->qlock);
+		if (qe || !READ_ONCE(ks->num_setaside))
+			return qe;
+		if (mutex_lock_interruptible(&dev->lock))
+			return NULL;
+		if (!kbus_ksock_count(ks))
+			kbus_setaside_promote(ks);
+		mutex_unlock(&dev->lock);
+	}
+	return NULL;
+}
+
+/*
+ * Take qe off the queue if it is still the first copy there and still
+ * holds msg (an UNBIND may have removed it meanwhile); else NULL. A plain
+ * copy is taken without dev->lock, like NEXTMSG does.
+ */
+static struct kbus_qentry *kbus_pop_if_first(struct kbus_ksock *ks,
+					     struct kbus_qentry *qe,
+					     struct kbus_msg *msg)
+{
+	struct kbus_dev *dev = ks->dev;
+	struct kbus_qentry *first;
+
+	lockdep_assert_held(&ks->io_lock);
+	if (kbus_pop_plain_if(ks, qe, msg))
+		return qe;
+	mutex_lock(&dev->lock);
+	spin_lock(&ks->qlock);
+	first = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
+	spin_unlock(&ks->qlock);
+	if (first != qe || first->msg != msg) {
+		mutex_unlock(&dev->lock);
+		return NULL;
+	}
+	kbus_unqueue(qe);
+	if (qe->req)
+		kbus_req_popped(qe->req, ks);
+	kbus_setaside_promote(ks);
+	mutex_unlock(&dev->lock);
+	return qe;
+}
+
+/* Copy msg whole (entire form, as this reader sees it) to buf. */
+static int kbus_copy_whole(char __user *buf, struct kbus_msg *msg, u32 flags)
+{
+	struct kbus_message_header hdr = {
+		.start_guard = KBUS_MSG_START_GUARD,
+		.id = msg->id,
+		.in_reply_to = msg->in_reply_to,
+		.to = msg->to,
+		.from = msg->from,
+		.orig_from = msg->orig_from,
+		.final_to = msg->final_to,
+		.flags = flags,
+		.name_len = msg->name_len,
+		.data_len = msg->data_len,
+		.end_guard = KBUS_MSG_END_GUARD,
+	};
+
+	if (copy_to_user(buf, &hdr, KBUS_HDR_LEN) ||
+	    copy_to_user(buf + KBUS_HDR_LEN, msg->body, msg->body_len) ||
+	    copy_to_user(buf + KBUS_HDR_LEN + msg->body_len, &kbus_end_guard,
+			 sizeof(kbus_end_guard)))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * read() with BATCHREAD on and no message current: pop and return as many
+ * whole messages (entire form, one after the other) as fit in count. Each
+ * is copied before it is taken off the queue, so a fault consumes nothing;
+ * -EMSGSIZE if the next one does not fit at all (it stays queued: NEXTMSG
+ * tells its length), 0 if there is none.
+ */
+static ssize_t kbus_batch_read(struct kbus_ksock *ks, char __user *buf,
+			       size_t count)
+{
+	struct kbus_dev *dev = ks->dev;
+	size_t done = 0;
+	int popped = 0;
+
+	lockdep_assert_held(&ks->io_lock);
+	for (;;) {
+		struct kbus_qentry *qe;
+		struct kbus_msg *msg;
+		u32 flags, size;
+
+		qe = kbus_peek(ks, &msg, &flags);
+		if (!qe)
+			break;
+		size = kbus_msg_size(msg);
+		if (size > count - done) {
+			kbus_msg_put(msg);
+			if (!done)
+				return -EMSGSIZE;
+			break;
+		}
+		if (kbus_copy_whole(buf + done, msg, flags)) {
+			kbus_msg_put(msg);
+			if (!done)
+				return -EFAULT;
+			break;
+		}
+		qe = kbus_pop_if_first(ks, qe, msg);
+		kbus_msg_put(msg);
+		if (!qe)
+			continue;	/* removed meanwhile: not returned */
+		kbus_forget_sender(ks);
+		ks->has_sender = true;
+		ks->sender_cred = qe->msg->cred ? get_cred(qe->msg->cred) : NULL;
+		ks->sender_pid = get_pid(qe->msg->pid);
+		kbus_qentry_free(dev, qe);
+		done += size;
+		popped++;
+		cond_resched();
+	}
+	if (popped)
+		kbus_room_appeared(dev);
+	return done;
+}
+
 static ssize_t kbus_read(struct file *file, char __user *buf, size_t count,
 			 loff_t *ppos)
 {
@@ -180,6 +334,10 @@ static ssize_t kbus_read(struct file *file, char __user *buf, size_t count,
 
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -EAGAIN;
+	if (ks->batch_read && !rd->msg) {
+		ret = kbus_batch_read(ks, buf, count);
+		goto out;
+	}
 	start = rd->pos;
 	while (rd->msg && done < count && rd->pos < rd->total) {
 		u32 body_len = rd->msg->body_len;
@@ -320,6 +478,7 @@ static int kbus_release(struct inode *inode, struct file *file)
 	kbus_room_appeared(dev);
 	mutex_unlock(&dev->lock);
 
+	kbus_forget_sender(ks);
 	mutex_destroy(&ks->io_lock);
 	put_cred(ks->cred);
 	kfree(ks);
@@ -452,6 +611,11 @@ static u32 kbus_start_read(struct kbus_ksock *ks, struct kbus_qentry *qe)
 	struct kbus_msg *msg = qe->msg;
 
 	lockdep_assert_held(&ks->io_lock);
+	/* Kept after the read is done, until the next NEXTMSG. */
+	kbus_forget_sender(ks);
+	ks->has_sender = true;
+	ks->sender_cred = msg->cred ? get_cred(msg->cred) : NULL;
+	ks->sender_pid = get_pid(msg->pid);
 	hdr->start_guard = KBUS_MSG_START_GUARD;
 	hdr->id = msg->id;
 	hdr->in_reply_to = msg->in_reply_to;
@@ -488,6 +652,7 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -ERESTARTSYS;
 	kbus_rstate_reset(ks);
+	kbus_forget_sender(ks);
 	qe = kbus_pop_plain(ks);
 	if (qe) {
 		len = kbus_start_read(ks, qe);
@@ -669,23 +834,23 @@ static int kbus_ioc_discard(struct kbus_ksock *ks)
 	return 0;
 }
 
-/* MSGCREDS: who sent the message being read, as of its SEND. */
+/* MSGCREDS: who sent the message NEXTMSG last made current, at its SEND. */
 static int kbus_ioc_msgcreds(struct kbus_ksock *ks, void __user *argp)
 {
 	struct kbus_msg_creds creds = {};
-	struct kbus_msg *msg;
 
 	if (mutex_lock_interruptible(&ks->io_lock))
 		return -ERESTARTSYS;
-	msg = ks->rd.msg;
-	if (!msg) {
+	if (!ks->has_sender) {
 		mutex_unlock(&ks->io_lock);
 		return -ENOMSG;
 	}
-	if (msg->cred) {
-		creds.uid = from_kuid_munged(current_user_ns(), msg->cred->euid);
-		creds.gid = from_kgid_munged(current_user_ns(), msg->cred->egid);
-		creds.pid = pid_vnr(msg->pid);
+	if (ks->sender_cred) {
+		creds.uid = from_kuid_munged(current_user_ns(),
+					     ks->sender_cred->euid);
+		creds.gid = from_kgid_munged(current_user_ns(),
+					     ks->sender_cred->egid);
+		creds.pid = pid_vnr(ks->sender_pid);
 	} else {
 		creds.uid = (u32)-1;
 		creds.gid = (u32)-1;
@@ -701,6 +866,24 @@ static int kbus_ioc_setpolicy(struct file *file, struct kbus_ksock *ks,
 	if (!kbus_may_admin(file, ks->dev))
 		return -EPERM;
 	return kbus_policy_load(ks->dev, argp);
+}
+
+/* BATCHREAD: 0 / 1 / 0xFFFFFFFF (query); returns the previous state. */
+static int kbus_ioc_batchread(struct kbus_ksock *ks, u32 __user *argp)
+{
+	u32 val, old;
+
+	if (get_user(val, argp))
+		return -EFAULT;
+	if (val > 1 && val != 0xFFFFFFFF)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&ks->io_lock))
+		return -ERESTARTSYS;
+	old = ks->batch_read;
+	if (val != 0xFFFFFFFF)
+		ks->batch_read = val;
+	mutex_unlock(&ks->io_lock);
+	return put_user(old, argp) ? -EFAULT : 0;
 }
 
 static int kbus_ioc_filtered(struct kbus_ksock *ks, u32 __user *argp)
@@ -773,6 +956,8 @@ static long kbus_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return kbus_ioc_setpolicy(file, ks, argp);
 	case KBUS_IOC_FILTERED:
 		return kbus_ioc_filtered(ks, argp);
+	case KBUS_IOC_BATCHREAD:
+		return kbus_ioc_batchread(ks, argp);
 	default:
 		return -ENOTTY;
 	}

@@ -266,9 +266,13 @@ struct kbus_ksock {
 	const struct cred *cred;	/* the opener's (listen policy) */
 	struct list_head dev_list;	/* dev->ksocks, newest first */
 
-	struct mutex io_lock;		/* wr and rd */
+	struct mutex io_lock;		/* wr, rd and the sender's below */
 	struct kbus_wstate wr;
 	struct kbus_rstate rd;
+	/* Who sent the message NEXTMSG last made current (MSGCREDS). */
+	bool has_sender;
+	const struct cred *sender_cred;	/* NULL: KBUS made it */
+	struct pid *sender_pid;
 
 	wait_queue_head_t read_wait;
 	wait_queue_head_t write_wait;
@@ -292,6 +296,7 @@ struct kbus_ksock {
 	u32 max_owed;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
+	bool batch_read;		/* read() returns whole messages (io_lock) */
 	u32 filtered;			/* messages the policy withheld */
 	u32 num_setaside;
 	bool closing;
@@ -315,6 +320,8 @@ struct kbus_dev {
 	u32 num_bindings;
 	struct rhashtable names;	/* the name index */
 	struct kbus_name_node **matches; /* scratch: kbus_match() result */
+	struct kbus_name_key *keys;	/* scratch: kbus_match()'s keys */
+	u32 nkeys;
 	struct rhashtable requests;	/* accepted requests, by requester+id */
 	struct list_head ksocks;	/* newest first */
 	struct xarray ksock_ids;	/* id -> struct kbus_ksock */
@@ -337,7 +344,7 @@ struct kbus_dev {
 	bool setaside_tragic;
 
 	struct kbus_pdb *policy;	/* NULL: none (kbus_policy.c) */
-	struct kbus_name_key *policy_keys;	/* scratch */
+	struct kbus_name_key *policy_keys;	/* scratch (binding patterns) */
 	struct kbus_pnode **policy_nodes;	/* scratch */
 	u64 denied_binds;
 	u64 denied_sends;
@@ -432,6 +439,9 @@ void kbus_qentry_free(struct kbus_dev *dev, struct kbus_qentry *qe);
 void kbus_push(struct kbus_qentry *qe);
 void kbus_unqueue(struct kbus_qentry *qe);
 struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks);
+struct kbus_qentry *kbus_pop_plain_if(struct kbus_ksock *ks,
+				      struct kbus_qentry *want,
+				      struct kbus_msg *msg);
 u32 kbus_ksock_count(const struct kbus_ksock *ks);
 unsigned long kbus_ksock_queued_bytes(const struct kbus_ksock *ks);
 bool kbus_ksock_full(const struct kbus_ksock *ks, bool for_reply);
@@ -474,10 +484,10 @@ void kbus_policy_free(struct kbus_pdb *pol);
 int kbus_policy_load(struct kbus_dev *dev, const struct kbus_policy __user *arg);
 bool kbus_policy_allows(struct kbus_dev *dev, u8 action, const char *name,
 			u32 len, const struct cred *cred);
-u32 kbus_policy_listen_prepare(struct kbus_dev *dev, const char *name,
-			       u32 len);
-bool kbus_policy_may_listen(struct kbus_dev *dev, u32 nnodes,
-			    const struct cred *cred);
+u32 kbus_policy_prepare(struct kbus_dev *dev);
+bool kbus_policy_allows_prepared(struct kbus_dev *dev, u32 nnodes, u8 action,
+				 const struct cred *cred);
+bool kbus_reserved_name(const char *name, u32 len);
 void kbus_policy_show(struct seq_file *m, struct kbus_dev *dev);
 
 /* kbus_bindings.c */

@@ -161,12 +161,15 @@ int kbus_index_init(struct kbus_dev *dev)
 
 	dev->matches = kcalloc(KBUS_MAX_MATCHES, sizeof(*dev->matches),
 			       GFP_KERNEL);
-	if (!dev->matches)
-		return -ENOMEM;
-	err = rhashtable_init(&dev->names, &kbus_name_params);
+	dev->keys = kcalloc(KBUS_MAX_MATCHES, sizeof(*dev->keys), GFP_KERNEL);
+	err = -ENOMEM;
+	if (dev->matches && dev->keys)
+		err = rhashtable_init(&dev->names, &kbus_name_params);
 	if (err) {
 		kfree(dev->matches);
+		kfree(dev->keys);
 		dev->matches = NULL;
+		dev->keys = NULL;
 	}
 	return err;
 }
@@ -176,7 +179,9 @@ void kbus_index_exit(struct kbus_dev *dev)
 {
 	rhashtable_destroy(&dev->names);
 	kfree(dev->matches);
+	kfree(dev->keys);
 	dev->matches = NULL;
+	dev->keys = NULL;
 }
 
 static struct kbus_name_node *kbus_node_lookup(struct kbus_dev *dev,
@@ -241,41 +246,25 @@ void kbus_node_put(struct kbus_dev *dev, struct kbus_name_node *node)
 /*
  * Collect in dev->matches the nodes whose bindings match a (valid, not
  * wildcard) message name (spec 3.3): "prefix.*" for every prefix ending in
- * a dot, "prefix.%" for the last one, and the name itself. Costs one pass
- * over the name and one lookup per level, whatever is bound elsewhere.
+ * a dot (shallowest first), "prefix.%" for the last one, and the name
+ * itself. Costs one pass over the name and one lookup per level, whatever
+ * is bound elsewhere. The keys stay in dev->keys for the policy
+ * (kbus_policy_prepare()).
  */
 u32 kbus_match(struct kbus_dev *dev, const char *name, u32 len)
 {
-	struct kbus_name_node *node;
-	u64 hash = kbus_root_hash, last_hash = 0;
-	u32 i, n = 0, start = 2, last_dot = 0;
+	u32 i, n = 0;
 
 	lockdep_assert_held(&dev->lock);
-	for (i = 1; i < len; i++) {
-		if (name[i] != '.')
-			continue;
-		if (i > 1) {
-			hash = kbus_hash_word(hash, name + start, i - start);
-			start = i + 1;
-		}
-		node = kbus_node_lookup(dev, name, i + 1, '*',
-					kbus_hash_fold(kbus_hash_wild(hash, '*')));
-		if (node)
-			dev->matches[n++] = node;
-		last_dot = i;
-		last_hash = hash;
-	}
-	if (last_dot) {
-		node = kbus_node_lookup(dev, name, last_dot + 1, '%',
-					kbus_hash_fold(kbus_hash_wild(last_hash,
-								      '%')));
+	dev->nkeys = kbus_cover_keys(name, len, dev->keys);
+	for (i = dev->nkeys; i-- > 0;) {
+		struct kbus_name_node *node;
+
+		node = rhashtable_lookup_fast(&dev->names, &dev->keys[i],
+					      kbus_name_params);
 		if (node)
 			dev->matches[n++] = node;
 	}
-	hash = kbus_hash_word(hash, name + start, len - start);
-	node = kbus_node_lookup(dev, name, len, 0, kbus_hash_fold(hash));
-	if (node)
-		dev->matches[n++] = node;
 	return n;
 }
 

@@ -197,7 +197,7 @@ static u32 kbus_policy_nodes(struct kbus_dev *dev, const char *name, u32 len,
 	return n;
 }
 
-static bool kbus_reserved(const char *name, u32 len)
+bool kbus_reserved_name(const char *name, u32 len)
 {
 	static const char kbus_prefix[] = "$.KBUS.";
 
@@ -217,7 +217,7 @@ bool kbus_policy_allows(struct kbus_dev *dev, u8 action, const char *name,
 	u32 n;
 
 	lockdep_assert_held(&dev->lock);
-	if (kbus_reserved(name, len))
+	if (kbus_reserved_name(name, len))
 		return false;
 	if (!dev->policy)
 		return true;
@@ -227,28 +227,36 @@ bool kbus_policy_allows(struct kbus_dev *dev, u8 action, const char *name,
 }
 
 /*
- * Listeners: find once per message the policy's nodes for its name
- * (kbus_policy_listen_prepare), then ask for each listener.
+ * For a message: the policy's nodes for the keys kbus_match() just left in
+ * dev->keys (the same name), found once per send, then asked for the
+ * sender and for each listener.
  */
-u32 kbus_policy_listen_prepare(struct kbus_dev *dev, const char *name,
-			       u32 len)
+u32 kbus_policy_prepare(struct kbus_dev *dev)
 {
+	struct kbus_pdb *pol = dev->policy;
+	u32 i, n = 0;
+
 	lockdep_assert_held(&dev->lock);
-	if (!dev->policy)
+	if (!pol)
 		return 0;
-	return kbus_policy_nodes(dev, name, len, dev->policy_nodes);
+	for (i = 0; i < dev->nkeys; i++) {
+		struct kbus_pnode *node = kbus_pnode_lookup(pol, &dev->keys[i]);
+
+		if (node)
+			dev->policy_nodes[n++] = node;
+	}
+	return n;
 }
 
-bool kbus_policy_may_listen(struct kbus_dev *dev, u32 nnodes,
-			    const struct cred *cred)
+bool kbus_policy_allows_prepared(struct kbus_dev *dev, u32 nnodes, u8 action,
+				 const struct cred *cred)
 {
 	int decision;
 
 	lockdep_assert_held(&dev->lock);
 	if (!dev->policy)
 		return true;
-	decision = kbus_policy_decide(dev->policy_nodes, nnodes,
-				      KBUS_POLICY_LISTEN, cred);
+	decision = kbus_policy_decide(dev->policy_nodes, nnodes, action, cred);
 	return decision < 0 ? dev->policy->default_allow : decision;
 }
 

@@ -156,6 +156,14 @@ void kbus_unqueue(struct kbus_qentry *qe)
  */
 struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks)
 {
+	return kbus_pop_plain_if(ks, NULL, NULL);
+}
+
+/* The same, only if the first copy is qe holding msg (when qe is given). */
+struct kbus_qentry *kbus_pop_plain_if(struct kbus_ksock *ks,
+				      struct kbus_qentry *want,
+				      struct kbus_msg *msg)
+{
 	struct kbus_qentry *qe;
 
 	lockdep_assert_held(&ks->io_lock);
@@ -163,7 +171,7 @@ struct kbus_qentry *kbus_pop_plain(struct kbus_ksock *ks)
 		return NULL;
 	spin_lock(&ks->qlock);
 	qe = list_first_entry_or_null(&ks->queue, struct kbus_qentry, list);
-	if (qe && !qe->req)
+	if (qe && !qe->req && (!want || (qe == want && qe->msg == msg)))
 		__kbus_unqueue(ks, qe);
 	else
 		qe = NULL;

@@ -219,7 +219,9 @@ static int kbus_plan_build(struct kbus_plan *p)
 			if (ks->only_once && kbus_plan_has_copy(p, ks))
 				continue;
 			if (p->dev->policy &&
-			    !kbus_policy_may_listen(p->dev, p->npolicy, ks->cred)) {
+			    !kbus_policy_allows_prepared(p->dev, p->npolicy,
+							 KBUS_POLICY_LISTEN,
+							 ks->cred)) {
 				ret = kbus_plan_withhold(p, ks);
 				if (ret)
 					return ret;
@@ -340,8 +342,6 @@ static int kbus_plan_run(struct kbus_plan *p)
 	INIT_LIST_HEAD(&p->set_asides);
 	INIT_LIST_HEAD(&p->filtered);
 	p->pass = ++p->dev->next_pass;
-	p->npolicy = kbus_policy_listen_prepare(p->dev, p->msg->name,
-						p->msg->name_len);
 	err = kbus_plan_build(p);
 	if (err) {
 		kbus_plan_abort(p);
@@ -369,6 +369,7 @@ int kbus_deliver_event(struct kbus_dev *dev, struct kbus_msg *msg,
 		.nmatch = kbus_match(dev, msg->name, msg->name_len),
 	};
 
+	p.npolicy = kbus_policy_prepare(dev);
 	return kbus_plan_run(&p);
 }
 
@@ -450,17 +451,21 @@ static int kbus_find_answered(struct kbus_plan *p)
  * KBUS's own; otherwise the policy's "send" rules decide, and a Reply may
  * also carry a name its sender may own (its request's, as a rule).
  */
-static int kbus_may_send(struct kbus_ksock *ks, struct kbus_msg *msg)
+static int kbus_may_send(struct kbus_plan *p)
 {
-	struct kbus_dev *dev = ks->dev;
+	struct kbus_msg *msg = p->msg;
+	struct kbus_dev *dev = p->dev;
 
-	if (kbus_policy_allows(dev, KBUS_POLICY_SEND, msg->name,
-			       msg->name_len, msg->cred))
+	if (kbus_reserved_name(msg->name, msg->name_len))
+		goto denied;
+	if (kbus_policy_allows_prepared(dev, p->npolicy, KBUS_POLICY_SEND,
+					msg->cred))
 		return 0;
 	if (kbus_is_reply(msg) &&
-	    kbus_policy_allows(dev, KBUS_POLICY_OWN, msg->name, msg->name_len,
-			       msg->cred))
+	    kbus_policy_allows_prepared(dev, p->npolicy, KBUS_POLICY_OWN,
+					msg->cred))
 		return 0;
+denied:
 	dev->denied_sends++;
 	return -EPERM;
 }
@@ -490,7 +495,9 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 		msg->cred = get_current_cred();
 		msg->pid = get_task_pid(current, PIDTYPE_TGID);
 	}
-	err = kbus_may_send(ks, msg);
+	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
+	p.npolicy = kbus_policy_prepare(dev);
+	err = kbus_may_send(&p);
 	if (err)
 		return err;
 	if (kbus_is_request(msg)) {
@@ -514,7 +521,6 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 	*id_out = msg->id;
 	msg->seq = ++dev->next_seq;
 
-	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
 	if (kbus_is_request(msg)) {
 		p.replier = kbus_match_replier(dev, p.nmatch);
 		if (!p.replier)

@@ -9,7 +9,7 @@ $(RIG)/stage/fuzz.stamp: $(FUZZ_SRC) $(KBUS_INCLUDE_DIR)/linux/kbus_defns.h \
 		$(RIGSRC)/components/fuzz.mk
 	rm -rf $(FUZZ_STAGE) && mkdir -p $(FUZZ_STAGE)/usr/bin
 	$(KCROSS)gcc -O2 -g -Wall -Wextra -Werror -I$(KBUS_INCLUDE_DIR) \
-		-o $(FUZZ_STAGE)/usr/bin/kbus-fuzz $(FUZZ_SRC)
+		-o $(FUZZ_STAGE)/usr/bin/kbus-fuzz $(FUZZ_SRC) -pthread
 	touch $@
 
 RIG_STAGES += fuzz

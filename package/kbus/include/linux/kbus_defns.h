@@ -218,7 +218,16 @@ struct kbus_policy_rule {
 /* FILTERED: how many messages the policy withheld from this Ksock. */
 #define KBUS_IOC_FILTERED	_IOR(KBUS_IOC_MAGIC, 21, __u32)
 
-#define KBUS_IOC_MAXNR			21
+/*
+ * BATCHREAD: 1 makes read() on this Ksock, when no message is current (no
+ * NEXTMSG read half-way), pop and return as many whole messages as fit, in
+ * entire form one after the other (-EMSGSIZE if the next does not fit at
+ * all: it stays queued); 0 restores the original read; 0xFFFFFFFF asks.
+ * Returns the previous state in the argument.
+ */
+#define KBUS_IOC_BATCHREAD	_IOWR(KBUS_IOC_MAGIC, 22, __u32)
+
+#define KBUS_IOC_MAXNR			22
 
 /* Names of the messages KBUS itself generates. */
 #define KBUS_MSG_NAME_REPLIER_GONEAWAY		"$.KBUS.Replier.GoneAway"
