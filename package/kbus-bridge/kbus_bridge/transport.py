@@ -21,6 +21,7 @@ import collections
 import contextlib
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +118,7 @@ class MqttTransport:
         client.will_set(will_topic, will_payload, qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
+        client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -234,6 +236,12 @@ class MqttTransport:
             client.subscribe(subs)
         self._connected = True
         self._push(Connected(flags.session_present, generation))
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:  # noqa: ANN401
+        # small messages and QoS 1 acknowledgements: without TCP_NODELAY, Nagle's
+        # algorithm and delayed ACKs add tens of milliseconds per exchange
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:  # noqa: ANN401
         log.debug("cannot connect to %s", self.cfg.broker.url)
