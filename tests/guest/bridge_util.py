@@ -132,6 +132,7 @@ class Broker:
                 "persistence false\n"
                 "user root\n"
                 "max_queued_messages 1000\n"
+                "set_tcp_nodelay true\n"
             )
         log = open(self.log, "ab")  # the broker's, for its life
         proc = subprocess.Popen(
