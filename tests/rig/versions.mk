@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Pinned Debian 12 (bookworm) packages for the QEMU test rig: the ONE place
 # where rig versions live.  Everything is fetched with `apt-get download` into
 # out/dl/ and unpacked with `dpkg -x`; a version that no longer downloads is a
@@ -10,7 +11,7 @@ KERNEL_ABI     := 6.1.0-50
 KERNEL_VERSION := 6.1.176-1
 
 # Guest userland, per-architecture packages (NAME=VERSION; the rig adds the
-# architecture: amd64 for ARCH=x86_64, armhf for ARCH=armhf).
+# architecture: amd64 for RIG_ARCH=x86_64, armhf for RIG_ARCH=armhf).
 RIG_ARCH_DEBS := \
 	busybox-static=1:1.35.0-4+deb12u1+b1 \
 	libc6=2.36-9+deb12u14 \

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Make the in-tree ``kbus``, ``stb`` and ``kbus_bridge`` packages importable for the host
 unit tests."""
 
