@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Several QEMU guests on one network, for the tests of KBUS across boxes.
 
 labgrid drives one guest per environment; the bridge tests need two boxes

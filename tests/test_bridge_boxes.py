@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS across two boxes: two rig guests on one network, a bridge in each.
 
 tests/boxes.py boots two guests of the environment's rig (box A 10.77.0.1,

@@ -9,6 +9,7 @@ KBUS_BRIDGE_SITE = $(BR2_EXTERNAL_KBUS_PATH)/../package/kbus-bridge
 KBUS_BRIDGE_SITE_METHOD = local
 KBUS_BRIDGE_SETUP_TYPE = setuptools
 KBUS_BRIDGE_LICENSE = MIT
+KBUS_BRIDGE_LICENSE_FILES = LICENSE
 KBUS_BRIDGE_DEPENDENCIES = kbus-python python-paho-mqtt
 KBUS_BRIDGE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 	--exclude=__pycache__ --exclude=build --exclude=dist \

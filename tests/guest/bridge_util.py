@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the KBUS bridge tests (tests/guest/test_bridge.py in one
 guest, tests/test_bridge_boxes.py across two): a Mosquitto broker, bridge
 processes, and small KBUS actors.  Also a command line, so that the host

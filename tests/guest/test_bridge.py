@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The KBUS bridge (package/kbus-bridge) in one guest: two buses, /dev/kbus0
 ("box A", bridge boxa) and /dev/kbus1 ("box B", bridge boxb), joined
 through a Mosquitto broker on 127.0.0.1; a third bridge (boxc) shares

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kbus-bridge on the host: its configuration file, the name <-> topic
 mapping and the metadata of its publications (docs/bridge.md).  The bridge
 itself runs in the rig: tests/guest/test_bridge.py, tests/test_bridge_boxes.py."""

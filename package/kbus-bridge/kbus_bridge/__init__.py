@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kbus-bridge: KBUS buses of several boxes joined through an MQTT v5 broker.
 
 ``kbus_bridge.protocol`` names the bridges' messages; :func:`is_status`

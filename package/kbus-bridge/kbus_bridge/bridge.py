@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The bridge: one KBUS device on one side, one MQTT session on the other.
 
 One thread does everything that touches the bus, in the order things

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kbus-bridge: join this box's KBUS to other boxes' over an MQTT broker.
 
     kbus-bridge [-c FILE] run                  the bridge (until SIGTERM)

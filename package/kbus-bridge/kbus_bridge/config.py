@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The bridge's configuration file (TOML, ``/etc/kbus-bridge.toml``).
 
 Every key is optional; unknown keys are errors (a misspelt key must not be

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS message names: validation, wildcard matching, and their MQTT topics.
 
 KBUS names are ``$.`` followed by dot-separated words of alphanumerics

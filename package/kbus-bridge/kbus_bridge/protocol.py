@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the bridges say: MQTT topics and message metadata, the KBUS names of
 the bridges' own messages, and their payloads.  docs/bridge.md is the
 description; this module is the code.

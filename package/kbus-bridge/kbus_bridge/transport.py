@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The MQTT side of a bridge: one paho-mqtt (>= 2) client, MQTT v5, QoS 1.
 
 paho's network thread (``loop_start``) connects, reconnects with a growing

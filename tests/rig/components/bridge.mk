@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Rig component: the KBUS bridge (package/kbus-bridge) and what it needs in
 # the guest (included by tests/rig/rig.mk with ARCH set; see its "More
 # components").
