@@ -3,3 +3,4 @@
 # ../package (one directory per Buildroot package).
 include $(sort $(wildcard $(BR2_EXTERNAL_KBUS_PATH)/../package/kbus/kbus-*/kbus-*.mk))
 include $(BR2_EXTERNAL_KBUS_PATH)/../package/stb-services/stb-services.mk
+include $(BR2_EXTERNAL_KBUS_PATH)/../package/kbus-bridge/kbus-bridge.mk

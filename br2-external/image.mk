@@ -214,6 +214,7 @@ image-clean:
 CHECK_PACKAGE_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 CHECK_PACKAGE_FILES = $(abspath package/kbus/Config.in $(wildcard package/kbus/kbus-*/*) \
 	$(wildcard package/stb-services/Config.in package/stb-services/*.mk) \
+	$(wildcard package/kbus-bridge/Config.in package/kbus-bridge/*.mk package/kbus-bridge/S??*) \
 	br2-external/Config.in br2-external/external.mk br2-external/external.desc \
 	$(wildcard br2-external/configs/*_defconfig board/stb/*.sh board/stb/patches/*/*.hash))
 check-package: | $(BR_TREE_READY)

@@ -27,14 +27,14 @@ KFLAVOUR := amd64
 KIMAGE_PKG := linux-image-$(KERNEL_ABI)-amd64-unsigned
 KARCH := x86
 KCROSS :=
-RIG_MODULES := virtio_pci 9pnet_virtio 9p
+RIG_MODULES := virtio_pci 9pnet_virtio 9p virtio_net
 else ifeq ($(RIG_ARCH),armhf)
 DEB_ARCH := armhf
 KFLAVOUR := armmp
 KIMAGE_PKG := linux-image-$(KERNEL_ABI)-armmp
 KARCH := arm
 KCROSS := arm-linux-gnueabihf-
-RIG_MODULES := virtio_mmio virtio_pci 9pnet_virtio 9p
+RIG_MODULES := virtio_mmio virtio_pci 9pnet_virtio 9p virtio_net
 else
 $(error RIG_ARCH must be x86_64 or armhf, not '$(RIG_ARCH)')
 endif
@@ -147,8 +147,14 @@ $(RIG)/kbus.ko: $(RIG)/module.inputs $(MODULE_INPUTS) $(HDRROOT)/.stamp
 	cp $(RIG)/build/module/kbus.ko $@
 
 # --- initramfs -----------------------------------------------------------------
+# the kernel modules the guest carries (rewritten only when the list changes)
+$(RIG)/modules.list: FORCE
+	@mkdir -p $(RIG)
+	@printf '%s\n' $(RIG_MODULES) > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
 $(RIG)/base.cpio: $(RIG)/userland.debs $(RIG)/kernel-pkg/.stamp $(OUT)/rig/busybox.list \
-		$(RIGSRC)/build-base
+		$(RIGSRC)/build-base $(RIG)/modules.list
 	$(RIGSRC)/build-base $(RIG) $(KVER) $(RIG)/kernel-pkg $(OUT)/rig/busybox.list \
 		$(RIG)/userland.debs $(RIG_MODULES)
 

@@ -73,3 +73,39 @@ MICROPYTHON_ORIG_SHA256 := 7b25be99a502f070b2de81dafc08da7051d992325d6e67daa9045
 MICROPYTHON_DEBS := \
 	libffi-dev=3.4.4-1 \
 	libffi8=3.4.4-1
+
+# The KBUS bridge (tests/rig/components/bridge.mk). Mosquitto, the MQTT
+# broker that the bridge tests run in a guest, is Debian's package as it is,
+# with its run-time libraries (OpenSSL, TCP wrappers and their Kerberos/RPC
+# libraries, systemd's and DLT's; the base rig has libc and liblzma). The
+# rig adds the architecture; libtirpc-common is architecture-independent.
+BRIDGE_BROKER_DEBS := \
+	mosquitto=2.0.11-1.2+deb12u2 \
+	libmosquitto1=2.0.11-1.2+deb12u2 \
+	libcjson1=1.7.15-1+deb12u4 \
+	libdlt2=2.18.8-6 \
+	libssl3=3.0.20-1~deb12u2 \
+	libwrap0=7.6.q-32 \
+	libnsl2=1.3.0-2 \
+	libtirpc3=1.3.3+ds-1 \
+	libgssapi-krb5-2=1.20.1-2+deb12u5 \
+	libkrb5-3=1.20.1-2+deb12u5 \
+	libk5crypto3=1.20.1-2+deb12u5 \
+	libkrb5support0=1.20.1-2+deb12u5 \
+	libcom-err2=1.47.0-2+b2 \
+	libkeyutils1=1.6.3-2 \
+	libsystemd0=252.39-1~deb12u2 \
+	libcap2=1:2.66-4+deb12u3+b1 \
+	libgcrypt20=1.10.1-3+deb12u1 \
+	libgpg-error0=1.46-1 \
+	liblz4-1=1.9.4-1 \
+	libzstd1=1.5.4+dfsg2-5
+BRIDGE_BROKER_ALL_DEBS := \
+	libtirpc-common=1.3.3+ds-1
+
+# paho-mqtt for the bridge, which needs paho-mqtt >= 2: bookworm's
+# python3-paho-mqtt is 1.6, so the pure-Python wheel from PyPI (pip download),
+# checked against this SHA-256.
+PAHO_MQTT_VERSION := 2.1.0
+PAHO_MQTT_WHEEL := paho_mqtt-$(PAHO_MQTT_VERSION)-py3-none-any.whl
+PAHO_MQTT_SHA256 := 6db9ba9b34ed5bc6b6e3812718c7e06e2fd7444540df2455d2c51bd58808feee

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Make the in-tree ``kbus`` and ``stb`` packages importable for the host unit tests."""
+"""Make the in-tree ``kbus``, ``stb`` and ``kbus_bridge`` packages importable for the host
+unit tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import sys
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parents[2]
-for _package_dir in (_REPO / "package" / "kbus" / "python", _REPO / "package" / "stb-services"):
+for _package_dir in (
+    _REPO / "package" / "kbus" / "python",
+    _REPO / "package" / "stb-services",
+    _REPO / "package" / "kbus-bridge",
+):
     if str(_package_dir) not in sys.path:
         sys.path.insert(0, str(_package_dir))
