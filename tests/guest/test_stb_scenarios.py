@@ -42,6 +42,7 @@ from stb.logger import LogLine, read_log
 from stb.protocol import DECODER, RECORDER, CommandJournal
 
 import kbus_util as util
+import stb_util
 
 INIT = "/etc/init.d/S60stb-services"
 RUN_DIR = "/run/stb"
@@ -215,6 +216,9 @@ def test_services_were_started_at_boot_and_ready_before_the_console_shell() -> N
 
 @pytest.fixture(scope="module")
 def services() -> Iterator[None]:
+    """The services as the image runs them: the STB policy loaded (the
+    conftest clears it at session start), each service as its own user."""
+    stb_util.load_stb_policy()
     res = sh(INIT, "start")
     assert res.returncode == 0, res.stdout + res.stderr
     for name in SERVICES:
@@ -224,6 +228,7 @@ def services() -> Iterator[None]:
     assert res.returncode == 0, res.stdout + res.stderr
     assert util.ksock_ids_in_stats(0) == [], "a service left a Ksock open"
     assert util.binding_lines(0) == []
+    stb_util.clear_policy()
 
 
 # --------------------------------------------------------------------------
@@ -561,9 +566,18 @@ SMALL_QUEUE = 20  # the stand-alone recorder's queue below
 
 
 def _start_service(name: str, run_dir: str, *args: str) -> subprocess.Popen[bytes]:
+    """stb-NAME as its own user (as S60stb-services starts it: the policy
+    lets only that user own the service's names)."""
+    user = stb_util.SERVICE_USERS[name]
+    os.chmod(run_dir, 0o1777)  # its ready file
     log = open(f"{run_dir}/{name}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [f"stb-{name}", "--run-dir", run_dir, *args], stdout=log, stderr=log
+        [f"stb-{name}", "--run-dir", run_dir, *args],
+        stdout=log,
+        stderr=log,
+        user=user,
+        group=stb_util.gid(user),
+        extra_groups=stb_util.user_groups(user),
     )
     log.close()
     deadline = time.monotonic() + 120
