@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # KBUS for set-top boxes: top-level Makefile.  `make help` lists the targets.
 #
 # `make` builds the STB image with Buildroot (br2-external/image.mk); the

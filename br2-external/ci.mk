@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Continuous integration for the users of this tree (.github/workflows/ci.yml,
 # .gitlab-ci.yml; README.md, "CI"): each step of those is a make target, so
 # that the same commands run on a workstation.  Included by the top-level
@@ -5,7 +6,9 @@
 #
 #   make image-setup    Buildroot's host packages (Debian/Ubuntu, apt, as root)
 #   make artifacts      BOARD's images to publish, copied into ARTIFACTS_DIR
-#                       (default out/artifacts/BOARD) with their SHA256SUMS
+#                       (default out/artifacts/BOARD) with their SHA256SUMS;
+#                       with the legal-info of `make br-legal-info` when there
+#                       is one (docs/licences.md)
 #
 # The rest of CI are the README's targets: make setup, lint, test, image (make),
 # test-image; with JUNIT_DIR=dir for JUnit XML, BR2_DL_DIR and BR2_CCACHE_DIR
@@ -37,7 +40,23 @@ artifacts:
 		test -e "$$f" || { echo "make artifacts: no images/$$f for $(BOARD)" >&2; exit 1; }; \
 		files="$$files $$f"; \
 	done && \
-	cp -L --sparse=always $$files "$$dest"/ && cd "$$dest" && sha256sum $$files > SHA256SUMS
+	cp -L --sparse=always $$files "$$dest"/ && \
+	legal=$(BR_OUT)/legal-info && rm -f "$$dest"/legal-info* && \
+	if [ -f "$$legal/manifest.csv" ]; then \
+		cp "$$legal/manifest.csv" "$$dest/legal-info-manifest.csv" && \
+		files="$$files legal-info-manifest.csv" && \
+		if [ -f "$$legal/host-manifest.csv" ]; then \
+			cp "$$legal/host-manifest.csv" "$$dest/legal-info-host-manifest.csv" && \
+			files="$$files legal-info-host-manifest.csv"; \
+		fi && \
+		tar -C "$$legal" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+			--exclude=./sources --exclude=./host-sources -I 'gzip -n9' \
+			-cf "$$dest/legal-info.tar.gz" . && \
+		files="$$files legal-info.tar.gz"; \
+	else \
+		echo "make artifacts: no $$legal/manifest.csv: no legal-info published (make br-legal-info first)"; \
+	fi && \
+	cd "$$dest" && sha256sum $$files > SHA256SUMS
 	@echo "==> $(BOARD) artifacts in $(ARTIFACTS_DIR):"
 	@cd $(ARTIFACTS_DIR) && ls -l --block-size=K $$(sed 's/.*  //' SHA256SUMS) SHA256SUMS
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The STB image: Buildroot with this br2-external tree.  Included by the
 # top-level Makefile; `make help` lists the targets, README.md ("The STB image
 # (Buildroot)") explains them.

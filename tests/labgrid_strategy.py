@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """labgrid strategy for the QEMU test rig: BusyBox init, a root shell on the console.
 
 labgrid's own ShellStrategy waits for `systemctl is-system-running`, which a

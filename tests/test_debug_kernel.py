@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The debug kernel's own verdict on a test run (make test-debug*).
 
 On the debug rig kernels only (lg_feature "debug-kernel":

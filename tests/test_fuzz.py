@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """kbus-fuzz (tests/fuzz/kbus-fuzz.c) in the rig guest with a fixed budget:
 a few fixed seeds, a bounded number of operations each, one run of the
 threads mode, and the seeded scenarios, each on a bus of its own (the STB

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run each guest test file (tests/guest/test_*.py) in the rig, one host test per file.
 
 The list of files is taken when this module is imported; with none, nothing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checks of the STB image (Buildroot: br2-external/, board/stb/, overlay/) as it boots.
 
 kbus is loaded at boot by overlay/etc/init.d/S50kbus with the settings of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The MicroPython STB image (BOARD=stb_qemu_arm_micropython): MicroPython and
 the kbus module for it instead of CPython, checked from the host through the
 guest's shell (the image has no python3, so no guest pytest).

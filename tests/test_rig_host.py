@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host-side checks of the rig: kbus.ko is built for the guest's architecture and kernel."""
 
 from __future__ import annotations

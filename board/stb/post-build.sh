@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # post-build.sh TARGET_DIR BOARD  (Buildroot BR2_ROOTFS_POST_BUILD_SCRIPT)
 #
 # Runs after the packages and the overlay (overlay/) are in TARGET_DIR, before

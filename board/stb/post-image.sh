@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # post-image.sh BINARIES_DIR BOARD  (Buildroot BR2_ROOTFS_POST_IMAGE_SCRIPT)
 #
 # BOARD is BR2_ROOTFS_POST_SCRIPT_ARGS:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `make bench ARCH=x86_64|armhf [BENCH_ARGS=...]` (included by the top-level
 # Makefile): kbus-bench in the rig guest, booted without the STB services
 # (--noload) so that nothing else is on the bus; prints the table and writes

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Find kernel bug reports in kernel logs (make test-debug*'s verdict).
 
 usage: check_kernel_log.py [--kmemleak FILE] [--module NAME] [--all-kcsan] [LOG...]

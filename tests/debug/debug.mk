@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The debug rig kernels and `make test-debug*` (included by the top-level
 # Makefile).  Three kernels, each built by tests/debug/build-kernel from
 # Debian's linux-source-6.1 at the rig's pinned KERNEL_VERSION

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `make fuzz ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]
 # [FUZZ_ARGS=...]` (included by the top-level Makefile): kbus-fuzz in the rig
 # guest, booted without the STB services (--noload) so that nothing else is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the KBUS conformance suite (runs inside the QEMU guest).
 
 * ``ksock``: factory opening Ksocks (default /dev/kbus0, read/write); every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Raw KBUS ABI helpers for the conformance suite (spec §4 and §6).
 
 Everything here is computed independently of the ``kbus`` package so that the

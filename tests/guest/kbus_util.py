@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared helpers for the KBUS conformance suite: /proc parsing, module
 (re)loading, device-node waiting and forked child processes with pipes."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Bad input never oopses or leaks: bad pointers (EFAULT) for every
 pointer-taking ioctl, for bind/query names and for pointy name/data; bad
 read/write buffers; huge lengths; garbage; closing in every awkward state.

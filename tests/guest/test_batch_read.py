@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """BATCHREAD (this implementation's addition): one read() returns as many
 whole messages as fit, so a listener makes one system call per batch
 instead of a NEXTMSG and a read per message. Off by default: the original

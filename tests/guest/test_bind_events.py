@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Replier bind events (§10, §4.9, §6.18), the set-aside list and tragic state
 (§10.4, with the §18.10 fixes)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """BIND/UNBIND (§6.3, §6.4), binding roles and lifetime (§7.1, §7.2) and the
 choice of replier (§7.3, with the §18.13 fix: the deeper `*` wins)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Who may open /dev/kbusN: the product loads kbus with overlay/etc/init.d/
 S50kbus, which passes kbus_dev_mode=$KBUS_MODE (0660 in overlay/etc/default/
 kbus) and gives the nodes to group $KBUS_GROUP (kbus, gid 150, in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Devices, module parameters and NEWDEVICE (§2.1, §2.2, §6.17); device
 nodes are mode 0666 by default (module parameter kbus_dev_mode)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Allocation failures inside KBUS (failslab fault injection).
 
 Runs where the kernel has failslab with its debugfs knobs and the per-task

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A hostile local user cannot corrupt, exhaust or stall the bus.
 
 The nodes are world-writable by default, so every test here plays an

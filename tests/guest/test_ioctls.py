@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every ioctl of §6: numbering, arguments, return values and errnos."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libkbus and its utilities in the guest (tests/rig/components/libkbus.mk
 stages them): the C test binaries (and, on x86_64, the same tests built with
 AddressSanitizer and UBSan) and the interoperability of the C tools with the

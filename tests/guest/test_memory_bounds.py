@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """An unprivileged client cannot make KBUS hold unbounded kernel memory.
 
 MAXMSGS accepts any count, so the bound is on bytes: a Ksock's queue holds

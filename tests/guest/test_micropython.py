@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The kbus module on MicroPython (package/kbus/micropython) against the
 CPython package, in the same guest: the talk scenario and the message
 formats under both interpreters, and request/reply exchanges across

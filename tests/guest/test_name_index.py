@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The device's name index: bindings sharing a name string, many levels, and
 names of every length still route exactly as spec section 3.3 and 7.3 say.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Message names: syntax (§3.1), length limits (§3.2), wildcard matching
 (§3.3), reserved names (§3.4)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Ordering (§1, §12.2): several sender processes at once and several
 listeners; every listener sees the identical sequence, which is the send
 order (ids increase, each sender's messages stay in its order)."""

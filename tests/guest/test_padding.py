@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """No uninitialised kernel bytes (or kernel pointers) reach user space.
 
 Every buffer KBUS writes into is filled with 0xAA first, so that a byte the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Who may say what: the per-device access policy and sender credentials.
 
 Without a policy, everything is allowed as in the original, except that

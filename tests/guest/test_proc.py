@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """/proc/kbus/bindings and /proc/kbus/stats, exact formats (§13). Most tests
 reload the module so that Ksock ids and serial numbers are known."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The kbus Python package against the real device (§14): Ksock methods and
 protocols, message classes and their text forms for messages read from KBUS.
 (Pure message construction is unit-tested on the host.)"""

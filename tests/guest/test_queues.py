@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Queue limits and accounting (§6.12, §8.2), full listeners and the send
 flags (§8.3), ENOLCK, the sending state and the poll-for-write game (§8.4),
 with the §18.8 (EALREADY keeps the message) and §18.11 (waiters woken

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """write/read/poll semantics (§5.1-§5.4), the message layout (§4.4-§4.6), what
 SEND changes in a message (§4.10) and the maximum message size (§6.19)."""
 

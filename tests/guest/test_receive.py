@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Receiving (§9): NEXTMSG consumes, MSGONLYONCE (§9.2, with the §18.18 fix)
 and URGENT (§9.3)."""
 

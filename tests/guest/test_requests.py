@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Requests, replies and KBUS-generated status messages (§11): the reply
 guarantee, stateful requests and EPIPE, and the poll-retry compensation
 messages of §8.4 (with the §18.7 and §18.14 fixes)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The rig's own checks of kbus.ko (run in the guest): it is loaded, /dev/kbus0
 is a character device Python can open, rmmod removes it, and the
 kbus_num_devices parameter gives /dev/kbus0..N-1 with mode 0666."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The SEND algorithm (§8.1, §8.3): who receives what, and the order of the
 mandatory checks. Queue limits, the send flags and the sending state are in
 test_queues.py; replies and status messages in test_requests.py; what SEND

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """STB scenarios (issue 6): the decoder, recorder and logger services of
 package/stb-services, started by overlay/etc/init.d/S60stb-services under
 stb-supervisor, driven like the remote control would (stb.client, stb-ctl).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The talk scenario, as one test: two actors (Rosencrantz and Guildenstern),
 an audience and an interloper. With a freshly loaded module the Ksock ids and
 message ids are known, so the messages are checked by their str()/repr()

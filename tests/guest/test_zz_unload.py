@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Run last (file name order): after the whole session, with everything
 closed, the module unloads cleanly (no leaked references) and loads again."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Request/reply between processes, run by either interpreter (micropython or
 python3), so that any pair can be checked against each other:
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Messages built, printed and encoded by either interpreter: str(), repr()
 and the entire binary form (hex) of every kind of message, the errors of
 reply_to/stateful_request, and messages decoded from those bytes.  The

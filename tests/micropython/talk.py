@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The talk scenario as a self-checking script that both interpreters run:
 ``micropython talk.py`` and ``python3 talk.py`` (same checks, same expected
 str() forms; the guest test compares their outputs too).

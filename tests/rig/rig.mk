@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The QEMU test rig for one architecture: included by the top-level Makefile
 # with ARCH set (x86_64 or armhf).  Everything lands in out/ (the cache):
 #   out/dl/               downloaded .debs (pinned in tests/rig/versions.mk)

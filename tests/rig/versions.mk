@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Pinned Debian 12 (bookworm) packages for the QEMU test rig: the ONE place
 # where rig versions live.  Everything is fetched with `apt-get download` into
 # out/dl/ and unpacked with `dpkg -x`; a version that no longer downloads is a

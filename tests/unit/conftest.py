@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Make the in-tree ``kbus`` and ``stb`` packages importable for the host unit tests."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/debug/check_kernel_log.py: which kernel log lines are bug reports.
 
 The samples are shaped like the reports of Linux 6.1 (KASAN, KCSAN, lockdep,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The CI definitions for this tree's users (.github/workflows/ci.yml, .gitlab-ci.yml).
 
 Every command they run must be `make` with goals and variables this

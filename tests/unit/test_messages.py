@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host unit tests for the pure-Python ``kbus`` package (no kernel module needed).
 
 Run with ``python3 -m pytest tests/unit`` from the repository root; the

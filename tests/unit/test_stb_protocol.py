@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host unit tests of the STB payload codec and helpers (stb.protocol)."""
 
 from __future__ import annotations

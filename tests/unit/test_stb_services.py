@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Host unit tests of the STB state machines (decoder, recorder), the
 logger's line format, rotation and overflow accounting, and the supervisor's
 respawn delay (no kernel needed)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Package overrides for stb_beaglebone_defconfig on an offline machine (only
 # Debian's archive and PyPI reachable): a BR2_PACKAGE_OVERRIDE_FILE included
 # AFTER the offline kit's local.mk, whose OFFLINE_BR_DEBIAN_HOST_TOOL it uses.

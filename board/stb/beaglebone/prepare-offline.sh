@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # prepare-offline.sh OUT_DIR   (as root, after the offline kit's prepare.sh)
 #
 # Completes the offline kit's OUT_DIR (see README.md, "The STB image

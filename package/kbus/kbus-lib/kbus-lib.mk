@@ -8,6 +8,7 @@ KBUS_LIB_VERSION = 1.0.0
 KBUS_LIB_SITE = $(BR2_EXTERNAL_KBUS_PATH)/../package/kbus
 KBUS_LIB_SITE_METHOD = local
 KBUS_LIB_LICENSE = MIT
+KBUS_LIB_LICENSE_FILES = libkbus/LICENSE include/COPYING
 KBUS_LIB_INSTALL_STAGING = YES
 # libkbus/ with the UAPI header (include/) and the utilities (utils/), which
 # its Makefile builds too; no build products of a build in the source folder.

@@ -7,7 +7,8 @@
 KBUS_MODULE_VERSION = 1.0.0
 KBUS_MODULE_SITE = $(BR2_EXTERNAL_KBUS_PATH)/../package/kbus
 KBUS_MODULE_SITE_METHOD = local
-KBUS_MODULE_LICENSE = GPL-2.0
+KBUS_MODULE_LICENSE = GPL-2.0 (module), GPL-2.0 WITH Linux-syscall-note or MIT (UAPI header)
+KBUS_MODULE_LICENSE_FILES = module/COPYING include/COPYING
 KBUS_MODULE_INSTALL_STAGING = YES
 # The module (module/) and its UAPI header (include/) only; no build products
 # of an out-of-tree build made in the source folder.

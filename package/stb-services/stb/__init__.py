@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """STB services on KBUS: decoder, recorder, logger, remote control and supervisor.
 
 The message names, payload format and request/reply contracts are in

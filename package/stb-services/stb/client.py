@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The client side: requests and their replies, stateful recorder sessions,
 and pipelined bursts (used by stb-ctl and the scenario tests).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb-ctl: the remote control (UI) stand-in.
 
 Sends one request and prints its reply as ``NAME PAYLOAD`` (or the KBUS

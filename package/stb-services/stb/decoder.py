@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb-decoder: the replier for ``$.STB.Decoder.*`` requests.
 
 It keeps the decoder state (:class:`DecoderState`: stopped, playing or

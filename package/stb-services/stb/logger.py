@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb-logger: writes every message on the bus, one line each, in bus order.
 
 It is a plain listener on ``$.*`` (with MSGONLYONCE, so it gets one copy of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The STB message names and payload format (docs/stb-messages.md).
 
 Payloads are short UTF-8 lines of ``key=value`` fields separated by single

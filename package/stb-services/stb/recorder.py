@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb-recorder: the replier for ``$.STB.Recorder.*`` (Start, Stop, List, Status).
 
 It knows what the viewer watches by following the decoder's events

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What every STB service shares: options, logging, signals, the ready file
 and journal, and a receive loop that survives bad messages.
 

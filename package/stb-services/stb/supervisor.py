@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """stb-supervisor: starts the STB services, respawns them when they die,
 stops them all on SIGTERM.
 

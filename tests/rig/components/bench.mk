@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Rig component: kbus-bench (tests/bench/), built for the guest as
 # usr/bin/kbus-bench (included by tests/rig/rig.mk with ARCH set; see its
 # "More components"). It uses the kernel ABI header, not libkbus, and

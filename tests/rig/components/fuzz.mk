@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Rig component: kbus-fuzz (tests/fuzz/), built for the guest as
 # usr/bin/kbus-fuzz (included by tests/rig/rig.mk with ARCH set; see its
 # "More components"). It uses the kernel ABI header only, not libkbus.

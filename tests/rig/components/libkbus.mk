@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Rig component: libkbus, kmsg, kspeed and the libkbus C tests, built for the
 # guest (included by tests/rig/rig.mk with ARCH set; see its "More components").
 #

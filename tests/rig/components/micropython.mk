@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Rig component: MicroPython (the unix port) and the kbus module for it, for
 # the cross-interpreter tests (tests/guest/test_micropython.py); included by
 # tests/rig/rig.mk with ARCH set (see its "More components").

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The STB services (package/stb-services) in the rig guest: the `stb` Python
 # package in dist-packages (byte-compiled for the guest's CPython 3.11) and
 # the stb-* commands in /usr/bin.  Their init scripts and settings come with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS for MicroPython (unix port): the ``kbus`` module of the CPython
 package, with the same names and message formats, over ``ffi`` and ``struct``
 instead of ``ctypes`` and ``fcntl``.  Differences: package/kbus/micropython/README.md.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The KBUS Ksock for MicroPython: one open file on ``/dev/kbus<N>``.
 
 MicroPython's unix port has no ``fcntl`` and no ``os.read``/``os.write``, so

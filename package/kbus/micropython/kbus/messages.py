@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS messages for MicroPython: the classes of the CPython package's
 :mod:`kbus.messages`, as plain Python objects instead of ctypes structures.
 

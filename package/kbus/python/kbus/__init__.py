@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS - a simple kernel-mediated message bus for Linux.
 
 This is the pure-Python binding.  It re-exports everything public from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS binary-interface constants and ioctl number helpers.
 
 This module collects, under their C names, the constants of the KBUS ABI

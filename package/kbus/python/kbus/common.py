@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The part of the ``kbus`` package shared with the MicroPython module.
 
 This module is imported both by the CPython package (:mod:`kbus.abi`,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The KBUS Ksock: one open file on a KBUS device (``/dev/kbus<N>``).
 
 Every kernel error surfaces as an :class:`OSError` whose ``errno`` is the

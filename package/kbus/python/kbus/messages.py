@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """KBUS messages: ctypes mirrors of the message ABI and the Message classes.
 
 The binary layout is that of the kernel module (specification §4).  Message
