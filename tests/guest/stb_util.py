@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What the STB guest tests share: the image's STB policy and the users the
 services run as (overlay/etc/kbus/policy.d, overlay/etc/default/stb-services,
 package/stb-services/stb-services.mk)."""

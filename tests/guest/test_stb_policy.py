@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The image's STB policy (overlay/etc/kbus/policy.d/50-stb.conf), enforced
 by the module, with the services running as their own users as the image
 runs them (S50kbus loads the policy at boot, S60stb-services starts each
