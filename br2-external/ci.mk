@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Continuous integration for the users of this tree (.github/workflows/ci.yml,
-# .gitlab-ci.yml; README.md, "CI"): each step of those is a make target, so
+# .gitlab-ci.yml; docs/ci-hil.md): each step of those is a make target, so
 # that the same commands run on a workstation.  Included by the top-level
 # Makefile, after image.mk.
 #
@@ -10,7 +10,7 @@
 #                       with the legal-info of `make br-legal-info` when there
 #                       is one (docs/licences.md)
 #
-# The rest of CI are the README's targets: make setup, lint, test, image (make),
+# The rest of CI are the targets of `make help`: make setup, lint, test, image (make),
 # test-image; with JUNIT_DIR=dir for JUnit XML, BR2_DL_DIR and BR2_CCACHE_DIR
 # for the caches.
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # The STB image: Buildroot with this br2-external tree.  Included by the
-# top-level Makefile; `make help` lists the targets, README.md ("The STB image
-# (Buildroot)") explains them.
+# top-level Makefile; `make help` lists the targets, docs/image.md explains
+# them.
 #
 #   BOARD=stb_qemu_arm     br2-external/configs/$(BOARD)_defconfig (default:
 #                          QEMU; stb_beaglebone: the BeagleBone Black SD card)
@@ -27,6 +27,18 @@ JLEVEL ?=
 V ?=
 QEMU_ARGS ?=
 DEVICE ?=
+
+# The boards: one per br2-external/configs/BOARD_defconfig (`make help` lists
+# them).  A BOARD that has none stops every goal that builds, tests or flashes
+# an image; the rig's goals (BOARD_FREE_GOALS) do not look at BOARD.
+BOARDS := $(sort $(patsubst br2-external/configs/%_defconfig,%,$(wildcard br2-external/configs/*_defconfig)))
+BOARD_FREE_GOALS := help setup test lint actionlint rig rig-% bench fuzz test-debug test-debug-% \
+	rig-debug rig-debug-% debug-rig-% rig-arch rig-pins clean rig-clean distclean check-defconfigs
+ifeq ($(filter $(BOARD),$(BOARDS)),)
+ifneq ($(filter-out $(BOARD_FREE_GOALS),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+$(error BOARD=$(BOARD): no br2-external/configs/$(BOARD)_defconfig; the boards are: $(BOARDS))
+endif
+endif
 
 BR_EXTERNAL := $(CURDIR)/br2-external
 BR_DEFCONFIG := br2-external/configs/$(BOARD)_defconfig
@@ -62,8 +74,9 @@ BR_TREE := $(abspath $(OUT))/buildroot-$(BUILDROOT_VERSION)
 BR_TREE_READY := $(BR_TREE)/.kbus-fetched
 endif
 
-# Buildroot runs without this make's command-line variables (ARCH=... is the
-# test rig's, not Buildroot's) and with its own parallelism (BR2_JLEVEL).
+# Buildroot runs without this make's command-line variables (RIG_ARCH=... or
+# ARCH=... is the test rig's, not Buildroot's; an ARCH of the environment is
+# unexported by the top-level Makefile) and with its own parallelism (BR2_JLEVEL).
 # (A copy of $(MAKE), so that `make -n` does not run Buildroot.)
 # As root (a CI container), GNU configure scripts (host-tar's) stop unless
 # FORCE_UNSAFE_CONFIGURE=1.
@@ -94,15 +107,15 @@ define br_run
 endef
 
 .PHONY: image all buildroot-src configure qemu flash test-image menuconfig savedefconfig \
-	pypi-sources image-clean check-package guest-pylib FORCE
+	pypi-sources image-clean check-package check-defconfigs guest-pylib FORCE
 
 all: image
 
 # checked by `make lint` (shellcheck, ruff)
 IMAGE_SHELL_SCRIPTS := board/stb/post-build.sh board/stb/post-image.sh \
-	board/stb/beaglebone/prepare-offline.sh br2-external/scripts/changed-local-packages \
-	br2-external/scripts/flash-sdcard
-IMAGE_PYTHON_SCRIPTS := br2-external/scripts/fetch-pypi-sources
+	board/stb/prepare-offline.sh board/stb/beaglebone/prepare-offline.sh \
+	br2-external/scripts/changed-local-packages
+IMAGE_PYTHON_SCRIPTS := br2-external/scripts/fetch-pypi-sources br2-external/scripts/flash-sdcard
 
 # --- Buildroot itself ------------------------------------------------------------
 buildroot-src: $(BR_TREE_READY)
@@ -186,11 +199,12 @@ savedefconfig: $(BR_CONFIG)
 		echo "wrote $(BR_DEFCONFIG)"; \
 	fi
 
-# Offline builds whose only network is PyPI: fetch the configured packages'
+# Offline builds (docs/offline-build.md): fetch the configured packages'
 # sources that Buildroot would take from files.pythonhosted.org into the
-# download cache (see README.md, the offline kit).
+# download cache, from there or from the PyPI mirror PYPI_FILES_URL.
+PYPI_FILES_URL ?=
 pypi-sources: $(BR_CONFIG)
-	br2-external/scripts/fetch-pypi-sources $(BR_OUT)
+	$(if $(PYPI_FILES_URL),PYPI_FILES_URL='$(PYPI_FILES_URL)') br2-external/scripts/fetch-pypi-sources $(BR_OUT)
 
 image-clean:
 	rm -rf $(BR_OUT)
@@ -205,6 +219,31 @@ CHECK_PACKAGE_FILES = $(abspath package/kbus/Config.in $(wildcard package/kbus/k
 check-package: | $(BR_TREE_READY)
 	cd $(BR_TREE) && $(CHECK_PACKAGE_PYTHON) utils/check-package --br2-external $(CHECK_PACKAGE_FILES)
 
+# Every committed defconfig is what `make savedefconfig` writes: each one is
+# configured alone (no EXTRA_CONFIG, no ccache fragment) in
+# out/check-defconfigs/BOARD, saved back (its leading comment block kept, as
+# savedefconfig does) and compared with git diff --exit-code.  Needs the
+# Buildroot tree; builds only Buildroot's kconfig.
+CHECK_DEFCONFIGS_OUT := $(abspath $(OUT))/check-defconfigs
+BR_KCONFIG = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(BR_MAKE_BIN) -s --no-print-directory -C $(BR_TREE)
+check-defconfigs: | $(BR_TREE_READY)
+	@status=0; for b in $(BOARDS); do \
+		committed=br2-external/configs/$${b}_defconfig; o=$(CHECK_DEFCONFIGS_OUT)/$$b; \
+		rm -rf $$o && mkdir -p $$o && \
+		$(BR_KCONFIG) O=$$o BR2_EXTERNAL=$(BR_EXTERNAL) BR2_DEFCONFIG=$(CURDIR)/$$committed \
+			defconfig >$$o/kconfig.log 2>&1 && \
+		$(BR_KCONFIG) O=$$o savedefconfig BR2_DEFCONFIG=$$o/defconfig >>$$o/kconfig.log 2>&1 || { \
+			echo "$$b: Buildroot's defconfig/savedefconfig failed:" >&2; cat $$o/kconfig.log >&2; \
+			status=1; continue; }; \
+		{ sed -n '/^#/!q;p' $$committed; cat $$o/defconfig; } > $$o/$${b}_defconfig; \
+		if git diff --no-index --exit-code $$committed $$o/$${b}_defconfig; then \
+			echo "$$b: as savedefconfig writes it"; \
+		else \
+			echo "$$b: $$committed is not what savedefconfig writes (above: - committed, + saved)" >&2; \
+			status=1; \
+		fi; \
+	done; exit $$status
+
 # --- running it ----------------------------------------------------------------------
 qemu:
 	@test -x $(BR_OUT)/images/start-qemu.sh || { \
@@ -214,16 +253,24 @@ qemu:
 	$(BR_OUT)/images/start-qemu.sh $(QEMU_ARGS)
 
 # `make flash DEVICE=/dev/sdX`: the board image, BOARD=stb_beaglebone unless
-# BOARD is given.
+# BOARD is given.  DEVICE: a removable disk or an SD card in an MMC slot
+# (mmcblkN of type SD); FLASH_FORCE=1 accepts any other whole disk.  bmaptool:
+# the host's, else the one Buildroot built for the board (host-bmap-tools).
 FLASH_BOARD := $(if $(filter file,$(origin BOARD)),stb_beaglebone,$(BOARD))
+FLASH_FORCE ?=
 flash:
-	br2-external/scripts/flash-sdcard '$(abspath $(OUT))/br/$(FLASH_BOARD)/images/sdcard.img' '$(DEVICE)'
+	br2-external/scripts/flash-sdcard $(if $(filter-out 0 no,$(FLASH_FORCE)),--force) \
+		--build-bmaptool '$(abspath $(OUT))/br/$(FLASH_BOARD)/host/bin/bmaptool' \
+		'$(abspath $(OUT))/br/$(FLASH_BOARD)/images/sdcard.img' '$(DEVICE)'
 
 # --- tests on the image ------------------------------------------------------------
 # pytest and its dependencies for the guest's python3 (pure-Python wheels,
 # unpacked; the guest finds them through the 9p share and PYTHONPATH, see
 # tests/env/image-qemu.yaml): the image itself carries no test framework.
-GUEST_PYLIB := $(OUT)/guest-pylib
+# The guest reaches it through the share of this repository (/mnt/share): it
+# is in OUT when OUT is inside the repository, in its out/ otherwise.
+GUEST_PYLIB := $(if $(filter $(CURDIR)/%,$(abspath $(OUT))),$(OUT),out)/guest-pylib
+GUEST_PYTHONPATH := /mnt/share/$(patsubst $(CURDIR)/%,%,$(abspath $(GUEST_PYLIB)))/lib
 GUEST_PYTEST := $(shell sed -n 's/^\(pytest==[^ ]*\).*/\1/p' tests/requirements.txt)
 
 guest-pylib: $(GUEST_PYLIB)/.done
@@ -240,21 +287,29 @@ $(GUEST_PYLIB)/.done: tests/requirements.txt | $(SETUP_DONE)
 	done
 	touch $@
 
-# The QEMU images: their labgrid environment, and the tests run on them (the
+# The QEMU images: one labgrid environment for both (its template variables
+# LG_* from the board and the output folder), and the tests run on them (the
 # MicroPython image has no CPython: only its own tests, from the host).
 TEST_IMAGE_ENV_stb_qemu_arm := tests/env/image-qemu.yaml
 TEST_IMAGE_TESTS_stb_qemu_arm := tests
 TEST_IMAGE_NEEDS_stb_qemu_arm := guest-pylib
-TEST_IMAGE_ENV_stb_qemu_arm_micropython := tests/env/image-qemu-micropython.yaml
+TEST_IMAGE_FEATURE_stb_qemu_arm := stb-image
+TEST_IMAGE_ENV_stb_qemu_arm_micropython := tests/env/image-qemu.yaml
 TEST_IMAGE_TESTS_stb_qemu_arm_micropython := tests/test_micropython_image.py
+TEST_IMAGE_FEATURE_stb_qemu_arm_micropython := micropython-image
+TEST_IMAGE_BOARDS := $(patsubst TEST_IMAGE_ENV_%,%,$(filter TEST_IMAGE_ENV_%,$(.VARIABLES)))
+TEST_IMAGE_LG_VARS = LG_IMAGE_DIR='$(BR_OUT)/images' LG_BOARD='$(BOARD)' \
+	LG_IMAGE_FEATURE='$(TEST_IMAGE_FEATURE_$(BOARD))' \
+	LG_GUEST_PYTHONPATH='$(if $(TEST_IMAGE_NEEDS_$(BOARD)),$(GUEST_PYTHONPATH))'
 
 test-image: $(SETUP_DONE)
 	@test -n '$(TEST_IMAGE_ENV_$(BOARD))' || { \
 		echo "make test-image: the tests run on the QEMU images" \
-			"(BOARD=stb_qemu_arm or stb_qemu_arm_micropython)" >&2; \
+			"(BOARD=$(subst $(space), or ,$(TEST_IMAGE_BOARDS)))" >&2; \
 		exit 2; }
 	$(MAKE) --no-print-directory image $(TEST_IMAGE_NEEDS_$(BOARD))
-	$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
+	$(TEST_IMAGE_LG_VARS) \
+		$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
 		$(call junit_args,image-$(BOARD)) $(PYTEST_ARGS)
 
 FORCE:

@@ -12,7 +12,7 @@ ending in ": ok" (the minimum activity: a module that refuses every send
 would otherwise pass).
 
 A failure shows the fuzzer's report, with the seed and round to replay
-(`make fuzz ARCH=... FUZZ_SEED=n`, README.md "Fuzzing").  Long runs are
+(`make fuzz RIG_ARCH=... FUZZ_SEED=n`, docs/fuzzing.md).  Long runs are
 `make fuzz`; this is the short budget for `make test` and CI.
 """
 
@@ -32,7 +32,7 @@ FUZZ_OPS = 20000  # per seed: about 5 s each under TCG, x86_64 or armhf
 THREADS_RUN = "--seed 5 --ops 10000 --threads 3"  # about 3 s
 FUZZ_TIMEOUT = 150.0  # per run, x86_64 seconds (scaled for armhf)
 
-# Scenarios that pass on a correct module (README.md, "Fuzzing").  netid,
+# Scenarios that pass on a correct module (docs/fuzzing.md).  netid,
 # snapshot and allorwait breach on the module as it is today (that is what
 # they are for); none of them takes the kernel down.  ownedclose checks the
 # same with 2000 owed replies as with its default 8000 (whose close time

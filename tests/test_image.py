@@ -163,9 +163,12 @@ def test_the_images_libkbus_utilities(booted: GuestRun) -> None:
 
 @pytest.mark.lg_feature("qemu")
 def test_image_files_on_the_host(target: Target) -> None:
+    # the board's images/ folder (the option image_dir: make test-image sets
+    # it from the output folder), else out/br/BOARD/images of the repository
     board = target.env.config.get_target_option(target.name, "image_board")
-    out = REPO / "out" / "br" / str(board)
-    images = out / "images"
+    image_dir = target.env.config.get_target_option(target.name, "image_dir", "")
+    images = Path(image_dir) if image_dir else REPO / "out" / "br" / str(board) / "images"
+    out = images.parent
     for name in ("zImage", "rootfs.ext4", "start-qemu.sh"):
         assert (images / name).is_file(), f"{images / name} missing"
     kconfig = (out / "build" / "linux-custom" / ".config").read_text().splitlines()

@@ -44,7 +44,7 @@ debug_checker = $(lastword $(subst -, ,$(1)))
 
 .PHONY: rig-debug test-debug $(foreach s,$(DEBUG_SHORT),rig-debug-$(s) test-debug-$(s))
 
-# --- the rules of one kernel (needs rig.mk, i.e. ARCH = its architecture) ----
+# --- the rules of one kernel (needs rig.mk, i.e. RIG_ARCH = its architecture) ----
 # $(1) = NAME
 define debug_kernel_rules
 $(OUT)/rig/$(1)/source.pin: FORCE
@@ -53,12 +53,12 @@ $(OUT)/rig/$(1)/source.pin: FORCE
 	@cmp -s $$@.tmp $$@ && rm -f $$@.tmp || mv $$@.tmp $$@
 
 $(OUT)/rig/$(1)/kernel: $(OUT)/rig/$(1)/source.pin $(DEBUG_DIR)/build-kernel \
-		$(DEBUG_DIR)/kernel-common.config $(DEBUG_DIR)/kernel-$(ARCH).config \
+		$(DEBUG_DIR)/kernel-common.config $(DEBUG_DIR)/kernel-$(RIG_ARCH).config \
 		$(DEBUG_DIR)/kernel-$(call debug_checker,$(1)).config
 	$(FETCH) $(OUT)/rig/$(1)/source.debs $(DEBUG_SOURCE_DEB)
-	$(if $(DEBUG_JOBS),JOBS=$(DEBUG_JOBS)) nice $(DEBUG_DIR)/build-kernel $(ARCH) \
+	$(if $(DEBUG_JOBS),JOBS=$(DEBUG_JOBS)) nice $(DEBUG_DIR)/build-kernel $(RIG_ARCH) \
 		"$$$$(cat $(OUT)/rig/$(1)/source.debs)" $(OUT)/rig/$(1) $(DEBUG_DIR)/kernel-common.config \
-		$(DEBUG_DIR)/kernel-$(ARCH).config $(DEBUG_DIR)/kernel-$(call debug_checker,$(1)).config
+		$(DEBUG_DIR)/kernel-$(RIG_ARCH).config $(DEBUG_DIR)/kernel-$(call debug_checker,$(1)).config
 
 $(OUT)/rig/$(1)/kernel-release: $(OUT)/rig/$(1)/kernel
 	test -s $$@
@@ -93,8 +93,8 @@ $(OUT)/rig/$(1)/initrd.cpio: $(OUT)/rig/$(1)/base.cpio $(OUT)/rig/$(1)/component
 debug-rig-$(1): $(OUT)/rig/$(1)/kernel $(OUT)/rig/$(1)/initrd.cpio
 endef
 
-ifneq ($(ARCH),)
-$(foreach k,$(filter $(ARCH)-%,$(foreach s,$(DEBUG_SHORT),$(DEBUG_NAME_$(s)))),\
+ifneq ($(RIG_ARCH),)
+$(foreach k,$(filter $(RIG_ARCH)-%,$(foreach s,$(DEBUG_SHORT),$(DEBUG_NAME_$(s)))),\
 	$(eval $(call debug_kernel_rules,$(k))))
 endif
 
@@ -111,7 +111,7 @@ DEBUG_TESTS := tests/test_debug_kernel.py::test_kmemleak_baseline tests/test_gue
 # $(1) = short name
 define debug_targets
 rig-debug-$(1):
-	@$$(MAKE) --no-print-directory debug-rig-$(DEBUG_NAME_$(1)) ARCH=$(call debug_arch,$(DEBUG_NAME_$(1)))
+	@$$(MAKE) --no-print-directory debug-rig-$(DEBUG_NAME_$(1)) RIG_ARCH=$(call debug_arch,$(DEBUG_NAME_$(1)))
 
 test-debug-$(1): $$(SETUP_DONE)
 	@$$(MAKE) --no-print-directory rig-debug-$(1)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# `make fuzz ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]
+# `make fuzz RIG_ARCH=x86_64|armhf [FUZZ_SEED=n] [FUZZ_OPS=n] [FUZZ_SECONDS=n]
 # [FUZZ_ARGS=...]` (included by the top-level Makefile): kbus-fuzz in the rig
 # guest, booted without the STB services (--noload) so that nothing else is
 # on the bus; at the end kbus is unloaded and the kernel log checked.  The
@@ -16,12 +16,12 @@ FUZZ_CMD = kbus-fuzz $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) --ops $(FUZZ_OPS) \
 	--seconds $(FUZZ_SECONDS) --unload $(FUZZ_ARGS)
 
 .PHONY: fuzz
-ifeq ($(ARCH),)
+ifeq ($(RIG_ARCH),)
 fuzz:
-	@echo "make fuzz: set ARCH=x86_64 or ARCH=armhf" >&2; exit 2
+	@echo "make fuzz: set RIG_ARCH=x86_64 or RIG_ARCH=armhf" >&2; exit 2
 else
 fuzz: rig-arch
-	$(RIG_RUN) $(ARCH) --noload --timeout $$(( $(FUZZ_SECONDS) * 2 + 600 )) -- \
+	$(RIG_RUN) $(RIG_ARCH) --noload --timeout $$(( $(FUZZ_SECONDS) * 2 + 600 )) -- \
 		'modprobe kbus && $(FUZZ_CMD)'
 endif
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * kbus-fuzz: a seeded, bounded fuzzer for the KBUS kernel module, run in the
- * rig guest on a bus of its own (`make fuzz`; README.md, "Fuzzing").
+ * rig guest on a bus of its own (`make fuzz`; docs/fuzzing.md).
  *
  *   kbus-fuzz [--seed N] [--ops N] [--seconds N] [--procs N] [--threads N]
  *             [--churn] [--max-device-bytes N] [--round R] [--round-ops N]
@@ -55,7 +55,7 @@
  *     kbus's: on a KCSAN kernel the races among the kernel's own parts are
  *     shown, not counted, as tests/debug/check_kernel_log.py does).
  * Threads mode relaxes what threads sharing a Ksock cannot know; see
- * threads_note below and README.md.
+ * threads_note below and docs/fuzzing.md.
  *
  * Scenario mode (--scenario NAME, `--scenario list`) runs one deterministic
  * reproduction of a known defect class instead (see the scenarios table).
@@ -3515,7 +3515,7 @@ static uint64_t total_ops(const struct slot *s)
 }
 
 /*
- * Minimum activity per 1000 operations (README.md, "Fuzzing"): about a
+ * Minimum activity per 1000 operations (docs/fuzzing.md): about a
  * third of the lowest rate measured over 8 to 33 seeds of 20000 operations
  * with the default mix (4 workers, 1500 ops per round), in each mode
  * (lowest seen: plain 6.6 answered requests, 121 messages read, 7.2 Ksock

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # The QEMU test rig for one architecture: included by the top-level Makefile
-# with ARCH set (x86_64 or armhf).  Everything lands in out/ (the cache):
+# with RIG_ARCH set (x86_64 or armhf).  Everything lands in out/ (the cache):
 #   out/dl/               downloaded .debs (pinned in tests/rig/versions.mk)
 #   out/rig/ARCH/kernel   the guest kernel (ELF vmlinux on x86_64, zImage on armhf)
 #   out/rig/ARCH/initrd.cpio = base.cpio (Debian userland, kernel modules;
@@ -13,7 +13,7 @@ include tests/rig/versions.mk
 
 OUT ?= out
 DL := $(OUT)/dl
-RIG := $(OUT)/rig/$(ARCH)
+RIG := $(OUT)/rig/$(RIG_ARCH)
 RIGSRC := tests/rig
 
 KBUS_MODULE_DIR ?= package/kbus/module
@@ -21,14 +21,14 @@ KBUS_INCLUDE_DIR ?= package/kbus/include
 KBUS_PYTHON_DIR ?= package/kbus/python/kbus
 OVERLAY_DIR ?= overlay
 
-ifeq ($(ARCH),x86_64)
+ifeq ($(RIG_ARCH),x86_64)
 DEB_ARCH := amd64
 KFLAVOUR := amd64
 KIMAGE_PKG := linux-image-$(KERNEL_ABI)-amd64-unsigned
 KARCH := x86
 KCROSS :=
 RIG_MODULES := virtio_pci 9pnet_virtio 9p
-else ifeq ($(ARCH),armhf)
+else ifeq ($(RIG_ARCH),armhf)
 DEB_ARCH := armhf
 KFLAVOUR := armmp
 KIMAGE_PKG := linux-image-$(KERNEL_ABI)-armmp
@@ -36,7 +36,7 @@ KARCH := arm
 KCROSS := arm-linux-gnueabihf-
 RIG_MODULES := virtio_mmio virtio_pci 9pnet_virtio 9p
 else
-$(error ARCH must be x86_64 or armhf, not '$(ARCH)')
+$(error RIG_ARCH must be x86_64 or armhf, not '$(RIG_ARCH)')
 endif
 
 KVER := $(KERNEL_ABI)-$(KFLAVOUR)
@@ -111,7 +111,7 @@ $(RIG)/kernel-pkg/.stamp: $(RIG)/kernel.debs
 	touch $@
 
 $(RIG)/kernel: $(RIG)/kernel-pkg/.stamp $(RIGSRC)/extract-vmlinux
-ifeq ($(ARCH),x86_64)
+ifeq ($(RIG_ARCH),x86_64)
 	$(RIGSRC)/extract-vmlinux $(RIG)/kernel-pkg/boot/vmlinuz-$(KVER) $@
 else
 	cp $(RIG)/kernel-pkg/boot/vmlinuz-$(KVER) $@.tmp && mv $@.tmp $@
@@ -136,7 +136,7 @@ $(RIG)/module.inputs: FORCE
 	$(call file_list,$(KBUS_MODULE_DIR) $(KBUS_INCLUDE_DIR))
 
 # Built from a copy, never in package/.  MAKEFLAGS is dropped so that this
-# Makefile's ARCH=... does not reach the kernel's build system.
+# Makefile's RIG_ARCH (or a command-line ARCH=...) does not reach the kernel's build system.
 $(RIG)/kbus.ko: $(RIG)/module.inputs $(MODULE_INPUTS) $(HDRROOT)/.stamp
 	@test -f $(KBUS_MODULE_DIR)/Kbuild || { echo "no $(KBUS_MODULE_DIR)/Kbuild" >&2; exit 1; }
 	rm -rf $(RIG)/build && mkdir -p $(RIG)/build
@@ -162,7 +162,7 @@ $(RIG)/components.cpio: $(RIG)/components.inputs $(COMPONENT_INPUTS) $(RIG)/kbus
 
 $(RIG)/initrd.cpio: $(RIG)/base.cpio $(RIG)/components.cpio
 	cat $^ > $@.tmp && mv $@.tmp $@
-	@echo "rig $(ARCH): initrd $$(du -m $@ | cut -f1) MiB (base $$(du -m $(RIG)/base.cpio | cut -f1) MiB, components $$(du -k $(RIG)/components.cpio | cut -f1) KiB)"
+	@echo "rig $(RIG_ARCH): initrd $$(du -m $@ | cut -f1) MiB (base $$(du -m $(RIG)/base.cpio | cut -f1) MiB, components $$(du -k $(RIG)/components.cpio | cut -f1) KiB)"
 
 # The package pins as NAME:ARCH=VERSION (for tests/setup's availability check).
 .PHONY: rig-pins

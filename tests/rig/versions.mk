@@ -11,7 +11,7 @@ KERNEL_ABI     := 6.1.0-50
 KERNEL_VERSION := 6.1.176-1
 
 # Guest userland, per-architecture packages (NAME=VERSION; the rig adds the
-# architecture: amd64 for ARCH=x86_64, armhf for ARCH=armhf).
+# architecture: amd64 for RIG_ARCH=x86_64, armhf for RIG_ARCH=armhf).
 RIG_ARCH_DEBS := \
 	busybox-static=1:1.35.0-4+deb12u1+b1 \
 	libc6=2.36-9+deb12u14 \

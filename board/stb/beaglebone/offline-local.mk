@@ -3,8 +3,8 @@
 # Debian's archive and PyPI reachable): a BR2_PACKAGE_OVERRIDE_FILE included
 # AFTER the offline kit's local.mk, whose OFFLINE_BR_DEBIAN_HOST_TOOL it uses.
 # board/stb/beaglebone/prepare-offline.sh installs the Debian packages named
-# here and writes the defconfig fragment that adds this file; README.md
-# ("The STB image (Buildroot)") has the commands.
+# here and writes the defconfig fragment that adds this file;
+# docs/offline-build.md has the commands.
 #
 # The board's host tools: their sources are not obtainable offline, Debian's
 # binaries do the same job (the packages stay known to Buildroot, only their

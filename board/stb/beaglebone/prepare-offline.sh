@@ -1,10 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# prepare-offline.sh OUT_DIR   (as root, after the offline kit's prepare.sh)
+# prepare-offline.sh OUT_DIR   (as root, after the offline kit's preparation)
 #
-# Completes the offline kit's OUT_DIR (see README.md, "The STB image
-# (Buildroot)") for stb_beaglebone_defconfig, on a machine whose only network
-# is Debian's archive (deb + deb-src) and PyPI:
+# Completes the offline kit's OUT_DIR (docs/offline-build.md) for
+# stb_beaglebone_defconfig, on a machine whose only network is a Debian
+# mirror (deb + deb-src) and PyPI:
 #   - installs Debian's genimage, bmap-tools, mtools, dosfstools,
 #     device-tree-compiler, libssl-dev and libgnutls28-dev, which replace the
 #     board's Buildroot host tools (board/stb/beaglebone/offline-local.mk);
@@ -20,7 +20,7 @@ set -eu
 OUT=$(realpath "${1:?usage: prepare-offline.sh OUT_DIR}")
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ ! -f "$OUT/local.mk" ] || [ ! -f "$OUT/offline.config" ]; then
-    echo "prepare-offline.sh: $OUT: run the offline kit's prepare.sh first" >&2
+    echo "prepare-offline.sh: $OUT: no local.mk and offline.config: prepare the offline kit first" >&2
     exit 1
 fi
 [ "$(id -u)" = 0 ] || { echo "prepare-offline.sh: run as root (apt-get)" >&2; exit 1; }
@@ -72,4 +72,4 @@ cat > "$OUT/stb-beaglebone.config" <<EOF
 BR2_PACKAGE_OVERRIDE_FILE="$OUT/local.mk \$(BR2_EXTERNAL_KBUS_PATH)/../board/stb/beaglebone/offline-local.mk"
 EOF
 echo "prepare-offline.sh: done; build with"
-echo "  make BOARD=stb_beaglebone EXTRA_CONFIG=\"$OUT/offline.config $OUT/stb-beaglebone.config\""
+echo "  make BOARD=stb_beaglebone EXTRA_CONFIG=\"$OUT/offline.config $OUT/stb-offline.config $OUT/stb-beaglebone.config\""

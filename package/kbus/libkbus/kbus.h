@@ -29,7 +29,8 @@
  *    Always use kbus_msg_name_ptr() and kbus_msg_data_ptr() to get at the
  *    name and data: the raw `name`/`data` fields are NULL in entire messages.
  *
- * Differences from the original libkbus (see kbus-spec.md section 15.6):
+ * Differences from the original libkbus (https://github.com/kynesim/kbus;
+ * docs/spec-deviations.md, 18.22):
  *  - kbus_ksock_only_once(), kbus_ksock_report_replier_binds() and
  *    kbus_ksock_kernel_module_verbose() return the previous state (0 or 1),
  *    not 0: callers that treated any non-zero result as an error must test

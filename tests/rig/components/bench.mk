@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Rig component: kbus-bench (tests/bench/), built for the guest as
-# usr/bin/kbus-bench (included by tests/rig/rig.mk with ARCH set; see its
+# usr/bin/kbus-bench (included by tests/rig/rig.mk with RIG_ARCH set; see its
 # "More components"). It uses the kernel ABI header, not libkbus, and
 # libdbus for its D-Bus floor: Debian's dbus-daemon, libdbus and their
 # run-time libraries (BENCH_DBUS_DEBS in versions.mk) are staged beside it.
@@ -12,7 +12,7 @@ BENCH_B := $(RIG)/bench
 BENCH_DBUS_SPECS := $(foreach p,$(BENCH_DBUS_DEBS),$(subst =,:$(DEB_ARCH)=,$(p)))
 BENCH_DBUS_MANIFEST := $(RIG)/bench-dbus.debs
 
-ifeq ($(ARCH),x86_64)
+ifeq ($(RIG_ARCH),x86_64)
 BENCH_TRIPLET := x86_64-linux-gnu
 else
 BENCH_TRIPLET := arm-linux-gnueabihf

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Rig component: kbus-fuzz (tests/fuzz/), built for the guest as
-# usr/bin/kbus-fuzz (included by tests/rig/rig.mk with ARCH set; see its
+# usr/bin/kbus-fuzz (included by tests/rig/rig.mk with RIG_ARCH set; see its
 # "More components"). It uses the kernel ABI header only, not libkbus.
 
 FUZZ_SRC := tests/fuzz/kbus-fuzz.c

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Rig component: libkbus, kmsg, kspeed and the libkbus C tests, built for the
-# guest (included by tests/rig/rig.mk with ARCH set; see its "More components").
+# guest (included by tests/rig/rig.mk with RIG_ARCH set; see its "More components").
 #
 # Staged tree $(RIG)/stage/libkbus/, laid out like the guest's root:
 #   usr/lib/libkbus.so*                      the shared library
@@ -37,7 +37,7 @@ LIBKBUS_INPUTS := $(shell find $(LIBKBUS_DIR) $(LIBKBUS_UTILS_DIR) $(LIBKBUS_TES
 LIBKBUS_MAKE = $(MAKE) --no-print-directory CC=$(LIBKBUS_CC) CXX=$(LIBKBUS_CXX) \
 	AR=$(LIBKBUS_AR) CPPFLAGS= PREFIX=/usr WARNFLAGS='-Wall -Wextra -Werror'
 
-ifeq ($(ARCH),x86_64)
+ifeq ($(RIG_ARCH),x86_64)
 LIBKBUS_SAN_SPECS := $(foreach p,$(LIBKBUS_SANITIZER_DEBS),$(subst =,:amd64=,$(p)))
 LIBKBUS_SAN_MANIFEST := $(RIG)/libkbus-sanitizers.debs
 
@@ -57,13 +57,13 @@ $(RIG)/libkbus.inputs: FORCE
 
 $(RIG)/stage/libkbus.stamp: $(RIG)/libkbus.inputs $(LIBKBUS_INPUTS) $(LIBKBUS_SAN_MANIFEST)
 	rm -rf $(LIBKBUS_B) $(LIBKBUS_STAGE)
-	@echo "libkbus ($(ARCH)): library, kmsg, kspeed, kbus-policy"
+	@echo "libkbus ($(RIG_ARCH)): library, kmsg, kspeed, kbus-policy"
 	$(LIBKBUS_MAKE) -C $(LIBKBUS_DIR) O=$(LIBKBUS_B)/main CFLAGS='$(LIBKBUS_CFLAGS)' LDFLAGS= \
 		DESTDIR=$(LIBKBUS_B)/destdir all install
 	test -f $(LIBKBUS_B)/destdir/usr/include/kbus/kbus.h
 	test -f $(LIBKBUS_B)/destdir/usr/include/kbus/linux/kbus_defns.h
 	test -f $(LIBKBUS_B)/destdir/usr/lib/pkgconfig/libkbus.pc
-	@echo "libkbus ($(ARCH)): C tests"
+	@echo "libkbus ($(RIG_ARCH)): C tests"
 	$(LIBKBUS_MAKE) -C $(LIBKBUS_TESTS_DIR) O=$(LIBKBUS_B)/tests CFLAGS='$(LIBKBUS_CFLAGS)' \
 		LDFLAGS= KBUS_CFLAGS=-I$(LIBKBUS_B)/main/include \
 		KBUS_LIBS='-L$(LIBKBUS_B)/main -lkbus' all
@@ -74,8 +74,8 @@ $(RIG)/stage/libkbus.stamp: $(RIG)/libkbus.inputs $(LIBKBUS_INPUTS) $(LIBKBUS_SA
 		$(LIBKBUS_B)/destdir/usr/bin/kbus-policy $(LIBKBUS_STAGE)/usr/bin/
 	cp -a $(LIBKBUS_B)/tests/test_libkbus $(LIBKBUS_B)/tests/test_cxx \
 		$(LIBKBUS_STAGE)/usr/libexec/kbus-tests/
-ifeq ($(ARCH),x86_64)
-	@echo "libkbus ($(ARCH)): sanitized C tests"
+ifeq ($(RIG_ARCH),x86_64)
+	@echo "libkbus ($(RIG_ARCH)): sanitized C tests"
 	$(LIBKBUS_MAKE) -C $(LIBKBUS_DIR) O=$(LIBKBUS_B)/san CFLAGS='$(LIBKBUS_SAN_CFLAGS)' \
 		LDFLAGS='$(LIBKBUS_SAN_LDFLAGS)' lib
 	$(LIBKBUS_MAKE) -C $(LIBKBUS_TESTS_DIR) O=$(LIBKBUS_B)/san-tests \

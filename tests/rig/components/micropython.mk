@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Rig component: MicroPython (the unix port) and the kbus module for it, for
 # the cross-interpreter tests (tests/guest/test_micropython.py); included by
-# tests/rig/rig.mk with ARCH set (see its "More components").
+# tests/rig/rig.mk with RIG_ARCH set (see its "More components").
 #
 # Staged tree $(RIG)/stage/micropython/, laid out like the guest's root:
 #   usr/bin/micropython              the interpreter (standard variant, with
@@ -45,7 +45,7 @@ $(MICROPYTHON_B)/micropython: $(MICROPYTHON_TARBALL) $(MICROPYTHON_MANIFEST) \
 	tar -xJf $(MICROPYTHON_TARBALL) -C $(MICROPYTHON_B)/src --strip-components=1
 	for deb in $$(cat $(MICROPYTHON_MANIFEST)); do \
 		dpkg -x "$$deb" $(MICROPYTHON_B)/ffi || exit 1; done
-	@echo "micropython ($(ARCH)): unix port"
+	@echo "micropython ($(RIG_ARCH)): unix port"
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) --no-print-directory \
 		-C $(MICROPYTHON_B)/src/ports/unix -j2 \
 		CROSS_COMPILE=$(KCROSS) VARIANT=standard BUILD=$(MICROPYTHON_B)/build \

@@ -3,8 +3,8 @@
  * KBUS kernel message bus: the user/kernel ABI.
  *
  * One header for the kernel module, libkbus and the tests. The layouts and
- * ioctl numbers are those of the original KBUS (see kbus-spec.md, section 4
- * and 6): structures embed user pointers, so the 32-bit (ILP32) and 64-bit
+ * ioctl numbers are those of the original KBUS (its kbus_defns.h and
+ * docs/specification.txt, https://github.com/kynesim/kbus): structures embed user pointers, so the 32-bit (ILP32) and 64-bit
  * (LP64) ABIs differ, and every ioctl that takes an argument encodes
  * sizeof(char *) as its size.
  */
