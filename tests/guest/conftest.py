@@ -16,8 +16,11 @@
   for the STB services (mode 0660, overlay/etc/init.d) and the services
   running; this suite needs the bus to itself and the default module, so
   the services are stopped (which also stops their respawning) and kbus is
-  reloaded with its defaults when it was loaded otherwise.
-  test_stb_scenarios.py starts the services again for its own tests.
+  reloaded with its defaults when it was loaded otherwise, and the access
+  policy the image loads at boot (S50kbus) is cleared, so that every file
+  starts from the module's default (no policy). test_stb_scenarios.py and
+  test_stb_policy.py load the policy and start the services again for
+  their own tests.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ def _no_stb_services() -> None:
         or int(util.read_text(DEV_MODE_PARAM)) != DEFAULT_DEV_MODE
     ):
         util.reload_module()
+    if util.module_loaded():
+        with Ksock(0) as k:
+            raw.set_policy(k.fileno(), [], raw.ALLOW)
 
 
 @pytest.fixture

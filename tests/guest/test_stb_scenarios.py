@@ -19,14 +19,16 @@ import errno
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import FrameType
 
 import pytest
+import stb_util
 from kbus import MessageId
 from stb import protocol
 from stb.client import (
@@ -216,6 +218,9 @@ def test_services_were_started_at_boot_and_ready_before_the_console_shell() -> N
 
 @pytest.fixture(scope="module")
 def services() -> Iterator[None]:
+    """The services as the image runs them: the STB policy loaded (the
+    conftest clears it at session start), each service as its own user."""
+    stb_util.load_stb_policy()
     res = sh(INIT, "start")
     assert res.returncode == 0, res.stdout + res.stderr
     for name in SERVICES:
@@ -225,6 +230,7 @@ def services() -> Iterator[None]:
     assert res.returncode == 0, res.stdout + res.stderr
     assert util.ksock_ids_in_stats(0) == [], "a service left a Ksock open"
     assert util.binding_lines(0) == []
+    stb_util.clear_policy()
 
 
 # --------------------------------------------------------------------------
@@ -562,26 +568,50 @@ SMALL_QUEUE = 20  # the stand-alone recorder's queue below
 
 
 def _start_service(name: str, run_dir: str, *args: str) -> subprocess.Popen[bytes]:
+    """stb-NAME as its own user (as S60stb-services starts it: the policy
+    lets only that user own the service's names); ``run_dir`` must be one
+    that user can write (see _run_dir)."""
+    user = stb_util.SERVICE_USERS[name]
     log = open(f"{run_dir}/{name}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
-        [f"stb-{name}", "--run-dir", run_dir, *args], stdout=log, stderr=log
+        [f"stb-{name}", "--run-dir", run_dir, *args],
+        stdout=log,
+        stderr=log,
+        user=user,
+        group=stb_util.gid(user),
+        extra_groups=stb_util.user_groups(user),
     )
     log.close()
-    deadline = time.monotonic() + 120
-    while not os.path.exists(f"{run_dir}/{name}.ready"):
-        assert proc.poll() is None, f"stb-{name} exited {proc.returncode}"
-        assert time.monotonic() < deadline, f"stb-{name} was not ready in 120 s"
-        time.sleep(0.05)
+    try:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(f"{run_dir}/{name}.ready"):
+            assert proc.poll() is None, f"stb-{name} exited {proc.returncode}"
+            assert time.monotonic() < deadline, f"stb-{name} was not ready in 120 s"
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()  # it must not keep the service's names from the next one
+        proc.wait(timeout=60)
+        raise
     return proc
 
 
+@pytest.fixture
+def service_run_dir() -> Iterator[str]:
+    """A run directory the services' users can reach and write (pytest's
+    tmp_path is under a root-only folder)."""
+    path = tempfile.mkdtemp(prefix="stb-run-")
+    os.chmod(path, 0o1777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def test_recorder_catches_up_with_status_after_its_queue_overflowed(
-    services: None, tmp_path: Path
+    services: None, service_run_dir: str
 ) -> None:
     """A recorder whose queue (20 messages here) overflows loses some of the
     decoder's events: it notices (the full queue, the jump in seq), asks the
     decoder Status and ends in step with it."""
-    run_dir = str(tmp_path)
+    run_dir = service_run_dir
     res = sh(INIT, "stop")  # a decoder and a recorder of our own
     assert res.returncode == 0, res.stdout + res.stderr
     procs: list[subprocess.Popen[bytes]] = []

@@ -45,7 +45,7 @@ from stb.recorder import (
     Recording,
 )
 from stb.service import Service
-from stb.supervisor import MAX_DELAY, MIN_DELAY, next_delay, parse_service
+from stb.supervisor import MAX_DELAY, MIN_DELAY, next_delay, parse_service, parse_user
 
 from kbus import Announcement, Message, MessageId, Reply, Request
 
@@ -324,6 +324,13 @@ def test_supervisor_service_specs() -> None:
             parse_service(bad)
 
 
+def test_supervisor_user_specs() -> None:
+    assert parse_user("decoder=root") == ("decoder", "root")
+    for bad in ("decoder", "decoder=", "=root", "de-coder=root", "decoder=no-such-user-here"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_user(bad)
+
+
 # -- the services with a stand-in Ksock (issue 15) -----------------------------------------
 
 REQ_FLAGS = 0x3  # WANT_A_REPLY | WANT_YOU_TO_REPLY: a request for us
@@ -383,8 +390,15 @@ class FakeKsock:
         self.ops.append("close")
 
 
-def service_args() -> argparse.Namespace:
-    return argparse.Namespace(device=0, max_messages=1000, run_dir="", log_level="warning")
+def service_args(**more: object) -> argparse.Namespace:
+    fields: dict[str, object] = {
+        "device": 0,
+        "max_messages": 1000,
+        "run_dir": "",
+        "log_level": "warning",
+        "record_group": "",
+    }
+    return argparse.Namespace(**{**fields, **more})
 
 
 def request(name: str, data: bytes = b"", serial: int = 50, from_: int = 9) -> Message:
@@ -574,3 +588,67 @@ def test_recorder_resyncs_after_its_queue_was_full() -> None:
     recorder.after_batch()
     asks = [m for m in fake.sent if m.is_request()]
     assert [m.name for m in asks] == [protocol.DECODER + "Status"]
+
+
+class Creds:
+    def __init__(self, uid: int, gid: int) -> None:
+        self.uid, self.gid, self.pid = uid, gid, 1234
+
+
+class CredsKsock(FakeKsock):
+    """A FakeKsock whose sender_creds() says who sent the last message read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.creds: dict[int, Creds] = {}
+        self.last: Creds | None = None
+
+    def read_next_msg(self) -> Message | None:
+        msg = super().read_next_msg()
+        self.last = self.creds[msg.id.serial_num] if msg is not None else None
+        return msg
+
+    def sender_creds(self) -> Creds:
+        assert self.last is not None
+        return self.last
+
+
+def test_recorder_with_a_record_group_starts_recordings_only_for_it_and_root() -> None:
+    import grp
+    import pwd
+
+    group = grp.getgrgid(os.getgid())
+    outsider = next(
+        (
+            p
+            for p in pwd.getpwall()
+            if p.pw_uid and p.pw_gid != group.gr_gid and p.pw_name not in group.gr_mem
+        ),
+        None,
+    )
+    if outsider is None:
+        pytest.skip("no user outside this process's group in the user database")
+    recorder = RecorderService(service_args(record_group=group.gr_name))
+    fake = CredsKsock()
+    recorder.ksock = fake  # type: ignore[assignment]
+    senders = {
+        51: Creds(outsider.pw_uid, outsider.pw_gid),  # not in the group
+        52: Creds(outsider.pw_uid, group.gr_gid),  # the group as its effective group
+        53: Creds(0, 0),  # root
+        54: Creds(outsider.pw_uid, outsider.pw_gid),  # Status: anyone
+    }
+    fake.creds.update(senders)
+    for serial, command in ((51, "Start"), (52, "Start"), (53, "Start"), (54, "Status")):
+        data = b"channel=3" if command == "Start" else b""
+        fake.queue.append(request(protocol.RECORDER + command, data, serial=serial))
+    while (msg := fake.read_next_msg()) is not None:
+        recorder.dispatch(msg)
+    fields = [protocol.decode(m.data) for m in replies(fake)]
+    assert [f["status"] for f in fields] == ["error", "ok", "ok", "ok"], fields
+    assert fields[0]["error"] == protocol.E_NOT_PERMITTED
+    assert fields[3]["refused"] == "1"
+
+
+def test_recorder_refuses_to_start_with_an_unknown_record_group() -> None:
+    with pytest.raises(SystemExit, match="no group"):
+        RecorderService(service_args(record_group="no-such-group-here"))

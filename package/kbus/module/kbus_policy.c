@@ -434,6 +434,12 @@ int kbus_policy_load(struct kbus_dev *dev, const struct kbus_policy __user *arg)
 	dev->policy = pol;
 	mutex_unlock(&dev->lock);
 	kbus_policy_free(old);
+	/* who changed what a device allows: an audit trail in the kernel log */
+	pr_info_ratelimited("kbus%u: policy %s by uid %u pid %d: %u rules, default %s\n",
+			    dev->index, pol ? "loaded" : "cleared",
+			    from_kuid(&init_user_ns, current_euid()),
+			    task_tgid_nr(current), hdr.num_rules,
+			    hdr.default_effect == KBUS_POLICY_ALLOW ? "allow" : "deny");
 	return 0;
 }
 

@@ -50,6 +50,7 @@ E_NO_CHANNEL = "no-channel"  # nothing tuned yet
 E_NO_SUCH_RECORDING = "no-such-recording"
 E_BUSY = "busy"  # too many recordings
 E_UNKNOWN_COMMAND = "unknown-command"
+E_NOT_PERMITTED = "not-permitted"  # the sender may not do this (its credentials)
 E_INTERNAL = "internal"  # a bug: the service logged it and goes on
 ERROR_CODES = (
     E_BAD_PAYLOAD,
@@ -60,6 +61,7 @@ ERROR_CODES = (
     E_NO_SUCH_RECORDING,
     E_BUSY,
     E_UNKNOWN_COMMAND,
+    E_NOT_PERMITTED,
     E_INTERNAL,
 )
 

@@ -13,12 +13,20 @@ channel.  It also listens to the decoder's requests, only to keep the same
 command journal as the decoder, so the two can be compared (Status).  A
 ``$.STB.Decoder.Event.Started`` announcement (a new decoder instance) resets
 what it knows and the journal.
+
+With ``--record-group GROUP`` only root and members of GROUP may ``Start``
+a recording: the recorder asks KBUS who sent the request (the sender's
+credentials as of its SEND, which no client can forge) and answers anyone
+else ``not-permitted``.  Membership is the sender's effective group or the
+group database's member list for the sender's user.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
+import grp
+import pwd
 from dataclasses import dataclass
 
 from kbus import Ksock, Message, MessageId, Request
@@ -281,6 +289,16 @@ class RecorderService(Service):
 
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__(args)
+        self.record_gid: int | None = None
+        self.record_members: frozenset[str] = frozenset()
+        if args.record_group:
+            try:
+                group = grp.getgrnam(args.record_group)
+            except KeyError:
+                raise SystemExit(f"stb-recorder: no group {args.record_group!r}") from None
+            self.record_gid = group.gr_gid
+            self.record_members = frozenset(group.gr_mem)
+        self.refused = 0  # Start requests refused for their sender
         self.state = RecorderState()
         self.need_resync = False  # ask the decoder its state after this batch
         self.resync_id: MessageId | None = None  # our Status request, unanswered
@@ -295,6 +313,20 @@ class RecorderService(Service):
             ksock.bind(RECORDER + command, replier=True)
         self.need_resync = True  # what is the decoder doing now?
         self.resync()
+
+    def may_record(self, msg: Message) -> bool:
+        """Whether the sender of ``msg`` (just read) may start a recording."""
+        if self.record_gid is None:
+            return True
+        assert self.ksock is not None
+        creds = self.ksock.sender_creds()
+        if creds.uid == 0 or creds.gid == self.record_gid:
+            return True
+        try:
+            user = pwd.getpwuid(creds.uid)
+        except KeyError:
+            return False
+        return user.pw_gid == self.record_gid or user.pw_name in self.record_members
 
     def resync(self) -> None:
         """Ask the decoder its state (one question at a time); the reply
@@ -333,9 +365,15 @@ class RecorderService(Service):
             command = found
 
             def run(fields: Fields) -> dict[str, Value]:
+                if command == "Start" and not self.may_record(msg):
+                    self.refused += 1
+                    raise FieldError(
+                        protocol.E_NOT_PERMITTED, f"only group {self.args.record_group} may record"
+                    )
                 result = self.state.request(command, fields)
                 if command == "Status":
                     result["overflows"] = self.queue_full_seen
+                    result["refused"] = self.refused
                 return result
 
             result = self.serve_request(msg, run)
@@ -389,4 +427,10 @@ class RecorderService(Service):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stb-recorder", description=__doc__.split("\n")[0])
     common_arguments(parser, max_messages=50000)
+    parser.add_argument(
+        "--record-group",
+        default="",
+        metavar="GROUP",
+        help="only root and members of GROUP may Start a recording (default: anyone)",
+    )
     return main_for(RecorderService, parser, argv)

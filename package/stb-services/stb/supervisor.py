@@ -2,7 +2,7 @@
 """stb-supervisor: starts the STB services, respawns them when they die,
 stops them all on SIGTERM.
 
-    stb-supervisor [--run-dir DIR] [--log-dir DIR] NAME=COMMAND...
+    stb-supervisor [--run-dir DIR] [--log-dir DIR] [--user NAME=USER]... NAME=COMMAND...
 
 Each NAME=COMMAND (a shell-style word list) is one service, started in the
 order given; the supervisor waits until a service is ready (it writes
@@ -11,6 +11,10 @@ logger can be first and see everything.  A service's stderr (and stdout) go
 to LOG_DIR/NAME.log, rotated at each start once bigger than --log-max bytes.
 A service that exits is started again after a delay: 0.5 s, doubled (up to
 8 s) each time it dies within 10 s of its start.
+
+``--user NAME=USER`` runs service NAME as USER (its uid, its primary group
+and the groups the group database gives it), so that the bus policy can tell
+the services apart; the supervisor itself must then run as root.
 
 SIGTERM or SIGINT: stop every service (SIGTERM, in reverse order; SIGKILL
 after --stop-timeout s) and exit 0, so nothing is respawned.  Every start,
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import shlex
 import signal
 import sys
@@ -45,6 +50,7 @@ class Child:
     delay: float = MIN_DELAY
     restart_at: float | None = None
     starts: int = 0
+    user: str | None = None  # run as this user (--user NAME=USER)
 
 
 def next_delay(previous: float, lived: float) -> float:
@@ -98,7 +104,11 @@ class Supervisor:
                 os.dup2(log_fd, 1)
                 os.dup2(log_fd, 2)
                 os.closerange(3, 1024)
+                if child.user is not None:
+                    drop_privileges(child.user)
                 os.execvp(child.argv[0], child.argv)
+            except OSError as exc:
+                os.write(2, f"stb-supervisor: cannot start {child.name}: {exc}\n".encode())
             finally:
                 os._exit(127)
         os.close(log_fd)
@@ -229,6 +239,26 @@ class Supervisor:
                 self._write_pid(gone.name, None)
 
 
+def drop_privileges(user: str) -> None:
+    """Become ``user``: its supplementary groups, its primary group, its uid
+    (in that order: each step needs the privileges the next one drops)."""
+    entry = pwd.getpwnam(user)
+    os.initgroups(user, entry.pw_gid)
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+def parse_user(spec: str) -> tuple[str, str]:
+    name, sep, user = spec.partition("=")
+    if not sep or not name.isidentifier() or not user:
+        raise argparse.ArgumentTypeError(f"{spec!r} is not NAME=USER")
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"no user {user!r}") from None
+    return name, user
+
+
 def parse_service(spec: str) -> Child:
     name, sep, command = spec.partition("=")
     argv = shlex.split(command)
@@ -244,11 +274,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-max", type=int, default=256 * 1024)
     parser.add_argument("--ready-timeout", type=float, default=60.0)
     parser.add_argument("--stop-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        type=parse_user,
+        metavar="NAME=USER",
+        help="run service NAME as USER (repeatable; needs root)",
+    )
     parser.add_argument("services", nargs="+", type=parse_service, metavar="NAME=COMMAND")
     args = parser.parse_args(argv)
     names = [c.name for c in args.services]
     if len(set(names)) != len(names):
         parser.error("a service name is given twice")
+    by_name = {c.name: c for c in args.services}
+    for name, user in args.user:
+        if name not in by_name:
+            parser.error(f"--user {name}={user}: no service {name}")
+        by_name[name].user = user
     try:
         os.setsid()  # no terminal, no signals from the shell that started us
     except OSError:
