@@ -26,12 +26,12 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-import stb_util
 from kbus import Announcement, Ksock, Request
 from stb.client import Client, RequestFailed
 
 import kbus_raw as raw
 import kbus_util as util
+import stb_util
 from kbus_util import ChildConn
 
 INIT = "/etc/init.d/S60stb-services"

@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from types import FrameType
 
 import pytest
-import stb_util
 from kbus import MessageId
 from stb import protocol
 from stb.client import (
@@ -45,6 +44,7 @@ from stb.logger import LogLine, read_log
 from stb.protocol import DECODER, RECORDER, CommandJournal
 
 import kbus_util as util
+import stb_util
 
 INIT = "/etc/init.d/S60stb-services"
 RUN_DIR = "/run/stb"
