@@ -208,6 +208,10 @@ static void inline_helpers(void)
 	m->in_reply_to.network_id = 1;
 	KT_CHECK(kbus_msg_is_reply(m));
 	KT_CHECK(kbus_msg_is_status(m));
+	/* the same reply without SYNTHETIC: a client made it, not KBUS */
+	m->flags &= ~(uint32_t)KBUS_BIT_SYNTHETIC;
+	KT_CHECK(kbus_msg_is_reply(m));
+	KT_CHECK(!kbus_msg_is_status(m));
 	kbus_msg_delete(&m);
 
 	KT_EQ(kbus_msg_compare_ids(&a, &a), 0);
@@ -508,7 +512,24 @@ static void msg_split_bind_event(void)
 	m = mk_bind_event(0, 12, "$.Sensors.*");
 	KT_OK(kbus_msg_split_bind_event(m, &is_bind, NULL, NULL));
 	KT_EQ(is_bind, 0);
+	/* without SYNTHETIC a client forged it: refused, nothing decoded */
+	m->flags = 0;
+	is_bind = 9;
+	name = (char *)"junk";
+	KT_ERR(kbus_msg_split_bind_event(m, &is_bind, NULL, &name), -EPERM);
+	KT_EQ(is_bind, 9);
+	KT_CHECK(name == NULL);
 	kbus_msg_delete(&m);
+	/* another name with the same data: not a bind event */
+	{
+		kbus_message_t *ev = mk_bind_event(1, 3, "$.Fred");
+
+		m = mk("$.KBUS.ReplierBindEvenT", kbus_msg_data_ptr(ev), ev->data_len,
+		       KBUS_BIT_SYNTHETIC);
+		kbus_msg_delete(&ev);
+		KT_ERR(kbus_msg_split_bind_event(m, &is_bind, NULL, NULL), -EBADMSG);
+		kbus_msg_delete(&m);
+	}
 	/* no data, or a name longer than the data */
 	m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, NULL, 0, 0);
 	name = (char *)"junk";

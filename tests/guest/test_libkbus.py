@@ -16,13 +16,14 @@ import select
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
 import pytest
-from kbus import Announcement, Message, Request, reply_to
+from kbus import Announcement, Message, Reply, Request, reply_to
 
+import kbus_raw as raw
 from kbus_util import KsockFactory
 
 TESTS_DIR = "/usr/libexec/kbus-tests"
@@ -333,6 +334,57 @@ def test_kmsg_call_status_and_timeout(ksock: KsockFactory) -> None:
     assert rc == 15, err
     status = json.loads(out)
     assert status["kind"] == "Status" and status["name"] == "$.KBUS.Replier.Ignored"
+
+
+def test_kmsg_call_does_not_take_a_forged_status_for_kbus(
+    module_loader: Callable[..., None], ksock: KsockFactory
+) -> None:
+    """With kbus_compat_open=1 a replier may answer with a $.KBUS. name
+    again, but the kernel clears SYNTHETIC on it: kmsg (libkbus's
+    kbus_msg_is_status) shows an ordinary Reply and exits 0, not 15 as if
+    the replier had gone away."""
+    module_loader("kbus_compat_open=1")
+    name = "$.LibkbusTest.Forge"
+    replier = ksock()
+    replier.bind(name, replier=True)
+    with background(KMSG, "--json", "--timeout", "30", "call", name) as bg:
+        req = replier.wait_for_msg(20)
+        assert req is not None and req.wants_us_to_reply()
+        replier.send_msg(
+            Reply(
+                "$.KBUS.Replier.GoneAway",
+                in_reply_to=req.id,
+                to=req.from_,
+                flags=Message.SYNTHETIC,
+            )
+        )
+        rc, out, err = bg.finish()
+    assert rc == 0, err
+    got = json.loads(out)
+    assert got["kind"] == "Reply" and got["name"] == "$.KBUS.Replier.GoneAway", got
+    assert "SYN" not in got["flag_names"], got
+
+
+def test_kmsg_listen_does_not_take_a_forged_bind_event_for_kbus(
+    module_loader: Callable[..., None], ksock: KsockFactory
+) -> None:
+    """Under kbus_compat_open=1 a client may announce $.KBUS.ReplierBindEvent
+    with well-formed data, but without SYNTHETIC: kmsg shows an
+    Announcement, with no decoded bind_event."""
+    module_loader("kbus_compat_open=1")
+    data = raw.bind_event_data(1, 99, b"$.LibkbusTest.Squat")
+    with background(
+        KMSG, "--json", "-c", "1", "-t", "40", "listen", "$.KBUS.ReplierBindEvent"
+    ) as bg:
+        bg.stderr_line()
+        ksock().send_msg(
+            Announcement("$.KBUS.ReplierBindEvent", data, flags=Message.SYNTHETIC)
+        )
+        obj = json.loads(bg.stdout_line())
+        rc, _, err = bg.finish()
+    assert rc == 0, err
+    assert obj["kind"] == "Announcement" and "bind_event" not in obj, obj
+    assert "SYN" not in obj["flag_names"], obj
 
 
 def test_kmsg_all_or_wait_call_keeps_the_default_timeout(ksock: KsockFactory) -> None:

@@ -568,14 +568,17 @@ void kbus_msg_delete_all(kbus_message_t **msg_p);
 int kbus_msg_sizeof(const kbus_message_t *msg);
 
 /**
- * @brief Decode a `$.KBUS.ReplierBindEvent` message.
+ * @brief Decode a `$.KBUS.ReplierBindEvent` message that KBUS made (the
+ *        SYNTHETIC flag: a client cannot forge one).
  * @param msg the event message.
  * @param[out] is_bind receives 1 for a bind, 0 for an unbind (may be NULL).
  * @param[out] binder receives the Ksock id that (un)bound (may be NULL).
  * @param[out] name receives a malloc()ed NUL-terminated copy of the
  *             (un)bound name (may be NULL; free it with free()).
- * @return 0 or -errno (-EBADMSG if the data is missing or malformed,
- *         -ENOMEM).
+ * @return 0 or -errno (-EBADMSG if @p msg is not a `$.KBUS.ReplierBindEvent`
+ *         or its data is missing or malformed, -EPERM if KBUS did not make
+ *         it (no SYNTHETIC flag: sent by a client of a module loaded with
+ *         kbus_compat_open=1), -ENOMEM).
  */
 int kbus_msg_split_bind_event(const kbus_message_t *msg, uint32_t *is_bind,
 			      uint32_t *binder, char **name);
@@ -655,12 +658,15 @@ static inline int kbus_msg_wants_us_to_reply(const kbus_message_t *msg)
 
 /**
  * @brief Non-zero if @p msg is a KBUS status message: a reply whose name
- *        starts with `$.KBUS.`.
+ *        starts with `$.KBUS.` and that KBUS made itself (the SYNTHETIC
+ *        flag, which the kernel clears on everything a client sends).  A
+ *        `$.KBUS.` reply without it (a client of a module loaded with
+ *        kbus_compat_open=1) is an ordinary reply.
  */
 static inline int kbus_msg_is_status(const kbus_message_t *msg)
 {
-	return kbus_msg_is_reply(msg) && msg->name_len > 7 &&
-	       strncmp(kbus_msg_name_ptr(msg), "$.KBUS.", 7) == 0;
+	return kbus_msg_is_reply(msg) && (msg->flags & KBUS_BIT_SYNTHETIC) != 0 &&
+	       msg->name_len > 7 && strncmp(kbus_msg_name_ptr(msg), "$.KBUS.", 7) == 0;
 }
 
 /**

@@ -261,6 +261,13 @@ int kbus_msg_split_bind_event(const kbus_message_t *msg, uint32_t *is_bind,
 		*name = NULL;
 	if (!msg)
 		return -EINVAL;
+	if (msg->name_len != sizeof(KBUS_MSG_NAME_REPLIER_BIND_EVENT) - 1 ||
+	    !kbus_msg_name_ptr(msg) ||
+	    memcmp(kbus_msg_name_ptr(msg), KBUS_MSG_NAME_REPLIER_BIND_EVENT,
+		   msg->name_len) != 0)
+		return -EBADMSG;
+	if (!(msg->flags & KBUS_BIT_SYNTHETIC))
+		return -EPERM;
 	data = kbus_msg_data_ptr(msg);
 	if (msg->data_len < sizeof(ev) || !data)
 		return -EBADMSG;

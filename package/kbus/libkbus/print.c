@@ -14,9 +14,12 @@ static int kbus_is_printable(unsigned char c)
 	return c >= 0x20 && c < 0x7f;
 }
 
+/* a ReplierBindEvent KBUS made (SYNTHETIC): a client's of that name is an
+ * ordinary announcement */
 static int kbus_msg_is_bind_event(const kbus_message_t *msg)
 {
 	return !kbus_msg_is_reply(msg) && !kbus_msg_is_request(msg) &&
+	       (msg->flags & KBUS_BIT_SYNTHETIC) &&
 	       msg->name_len == strlen(KBUS_MSG_NAME_REPLIER_BIND_EVENT) &&
 	       memcmp(kbus_msg_name_ptr(msg), KBUS_MSG_NAME_REPLIER_BIND_EVENT,
 		      msg->name_len) == 0;

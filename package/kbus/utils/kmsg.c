@@ -355,7 +355,8 @@ static const char *kind_of(const kbus_message_t *msg)
 		return kbus_msg_is_status(msg) ? "Status" : "Reply";
 	if (kbus_msg_is_request(msg))
 		return "Request";
-	if (msg->name_len == strlen(bind_event) &&
+	/* only KBUS's own (SYNTHETIC): a client's is an ordinary announcement */
+	if ((msg->flags & KBUS_BIT_SYNTHETIC) && msg->name_len == strlen(bind_event) &&
 	    memcmp(kbus_msg_name_ptr(msg), bind_event, msg->name_len) == 0)
 		return "ReplierBindEvent";
 	return "Announcement";
