@@ -15,6 +15,13 @@ KBUS_BRIDGE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 	--exclude=__pycache__ --exclude=build --exclude=dist \
 	--exclude='*.egg-info'
 
+# The bridge runs as its own user (S70kbus-bridge, KBUS_BRIDGE_USER), in
+# group kbus (the device nodes); the STB policy lets that user proxy other
+# boxes' STB services (overlay/etc/kbus/policy.d/50-stb.conf).
+define KBUS_BRIDGE_USERS
+	kbus-bridge 220 kbus-bridge 220 * - - kbus KBUS bridge
+endef
+
 # the default configuration bridges nothing and does not enable the bridge
 define KBUS_BRIDGE_INSTALL_CONFIG
 	$(INSTALL) -D -m 0644 $(@D)/kbus-bridge.toml \

@@ -531,7 +531,7 @@ static void msg_split_bind_event(void)
 		kbus_msg_delete(&m);
 	}
 	/* no data, or a name longer than the data */
-	m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, NULL, 0, 0);
+	m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, NULL, 0, KBUS_BIT_SYNTHETIC);
 	name = (char *)"junk";
 	KT_ERR(kbus_msg_split_bind_event(m, &is_bind, &binder, &name), -EBADMSG);
 	KT_CHECK(name == NULL);
@@ -539,7 +539,7 @@ static void msg_split_bind_event(void)
 	{
 		uint32_t words[4] = { 1, 2, 100, 0 };
 
-		m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, words, 16, 0);
+		m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, words, 16, KBUS_BIT_SYNTHETIC);
 		KT_ERR(kbus_msg_split_bind_event(m, NULL, NULL, &name), -EBADMSG);
 		kbus_msg_delete(&m);
 	}
@@ -688,8 +688,14 @@ static void print_bind_events(void)
 	KT_PRINTS(m, 0, "<ReplierBindEvent id=[0:11] flags=0x4 SYN data= [Unbind '$.Jim.*' for 12]>");
 	/* a bind event that is a request is printed as a request, with raw data */
 	kbus_msg_delete(&m);
-	m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, "ab", 2, 0);
-	KT_PRINTS(m, 0, "<ReplierBindEvent data=ab>");	/* too short: raw data */
+	m = mk(KBUS_MSG_NAME_REPLIER_BIND_EVENT, "ab", 2, KBUS_BIT_SYNTHETIC);
+	KT_PRINTS(m, 0, "<ReplierBindEvent flags=0x4 SYN data=ab>");	/* too short: raw data */
+	kbus_msg_delete(&m);
+	/* without SYNTHETIC a client sent it: an ordinary announcement */
+	m = mk_bind_event(0, 12, "$.Jim.*");
+	m->flags = 0;
+	KT_PRINTS(m, 0, "<Announcement '$.KBUS.ReplierBindEvent' data=\\x00\\x00\\x00\\x00"
+		  "\\x0c\\x00\\x00\\x00\\x07\\x00\\x00\\x00$.Jim.*\\x00>");
 	kbus_msg_delete(&m);
 }
 

@@ -38,6 +38,19 @@ from typing import Any
 from kbus import Announcement, Ksock, Message, Request, reply_to, stateful_request
 
 WORK = "/tmp/kbus-bridge-test"
+BRIDGE_USER = "kbus-bridge"
+
+
+def _user_exists(name: str) -> bool:
+    import pwd  # noqa: PLC0415
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 DEFAULT_PORT = 1883
 BRIDGE_PREFIXES = ("$.KBUS.", "$.Bridge.")
@@ -248,8 +261,12 @@ class BridgeProc:
     def start(self, wait: bool = True) -> None:
         self.write_config()
         log = open(self.log, "ab")  # the bridge's, for its life
+        # as the image runs it: as its own user when there is one (the STB
+        # policy lets that user proxy the STB names)
+        as_user = os.geteuid() == 0 and _user_exists(BRIDGE_USER)
+        user = ["--user", BRIDGE_USER] if as_user else []
         proc = subprocess.Popen(
-            ["kbus-bridge", "-c", self.conf, "run"],
+            ["kbus-bridge", "-c", self.conf, "run", *user],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

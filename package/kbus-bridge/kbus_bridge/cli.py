@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """kbus-bridge: join this box's KBUS to other boxes' over an MQTT broker.
 
-    kbus-bridge [-c FILE] run                  the bridge (until SIGTERM)
+    kbus-bridge [-c FILE] run [--user USER]    the bridge (until SIGTERM)
     kbus-bridge [-c FILE] check [--enabled]    check the configuration
     kbus-bridge [-c FILE] status [NODE...] [--all] [--json]
                                                a bridge's state, asked over KBUS
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("run", help="run the bridge until SIGTERM/SIGINT")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--user",
+        help="run as USER (its groups from the group database) once the configuration "
+        "is read; needs root",
+    )
     p = sub.add_parser("check", help="check the configuration and print it")
     p.add_argument(
         "--enabled", action="store_true", help="exit 3 unless it enables the bridge (quietly)"
@@ -72,6 +77,22 @@ def setup_logging(level: str) -> None:
     root.propagate = False
 
 
+def drop_privileges(user: str) -> None:
+    """Become ``user``: its supplementary groups, its primary group, then its
+    uid.  The image runs the bridge as its own user, whom the bus policy
+    lets proxy other boxes' services (docs/bridge.md); the Ksock is opened
+    before, as root, but the kernel judges each bind and send by the
+    credentials of the moment.  Certificates and a password file must be
+    readable by that user (e.g. 0640, group kbus-bridge): the bridge reads
+    them again on each reconnect."""
+    import pwd  # noqa: PLC0415
+
+    entry = pwd.getpwnam(user)
+    os.initgroups(user, entry.pw_gid)
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = configmod.load(args.config)
     setup_logging(args.log_level or cfg.log_level)
@@ -84,6 +105,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .transport import MqttTransport  # noqa: PLC0415 (needs paho-mqtt)
 
     with Ksock(cfg.device) as ksock:
+        if args.user:
+            # what needs root is done first: replier bind events are a
+            # device-wide setting (the bridge asks again, and finds it on)
+            if cfg.export:
+                try:
+                    ksock.report_replier_binds(True)
+                except PermissionError:
+                    pass  # the bridge says so in its log
+            try:
+                drop_privileges(args.user)
+            except (KeyError, OSError) as exc:
+                print(f"kbus-bridge: cannot run as {args.user}: {exc}", file=sys.stderr)
+                return EXIT_ERROR
         bridge = Bridge(cfg, ksock, MqttTransport)
         bridge.run()
     return EXIT_OK

@@ -3,8 +3,9 @@
 # package in dist-packages (byte-compiled for the guest's CPython 3.11) and
 # the stb-* commands in /usr/bin.  Their init scripts and settings come with
 # overlay/ (etc/init.d/S60stb-services, etc/default/stb-services).  The
-# services' users and groups (STB_SERVICES_USERS, the image's makeusers
-# table) are added to the rig's /etc/passwd and to the overlay's /etc/group
+# services' and the bridge's users and groups (STB_SERVICES_USERS and
+# KBUS_BRIDGE_USERS, the image's makeusers tables) are added to the rig's
+# /etc/passwd and to the overlay's /etc/group
 # by tests/rig/stb-users.
 
 STB_SRC := package/stb-services
@@ -16,10 +17,11 @@ $(RIG)/stb.inputs: FORCE
 	$(call file_list,$(STB_SRC)/stb $(STB_SRC)/bin)
 
 $(RIG)/stage/stb.stamp: $(RIG)/stb.inputs $(STB_INPUTS) tests/rig/components/stb.mk \
-		$(STB_SRC)/stb-services.mk tests/rig/stb-users tests/rig/rootfs/etc/passwd overlay/etc/group
+		$(STB_SRC)/stb-services.mk package/kbus-bridge/kbus-bridge.mk tests/rig/stb-users \
+		tests/rig/rootfs/etc/passwd overlay/etc/group
 	rm -rf $(STB_STAGE)
-	tests/rig/stb-users $(STB_SRC)/stb-services.mk tests/rig/rootfs/etc/passwd \
-		overlay/etc/group $(STB_STAGE)
+	tests/rig/stb-users tests/rig/rootfs/etc/passwd overlay/etc/group $(STB_STAGE) \
+		$(STB_SRC)/stb-services.mk package/kbus-bridge/kbus-bridge.mk
 	mkdir -p $(STB_STAGE)/usr/lib/python3/dist-packages/stb $(STB_STAGE)/usr/bin
 	cp $(STB_SRC)/stb/*.py $(STB_SRC)/stb/py.typed $(STB_STAGE)/usr/lib/python3/dist-packages/stb/
 	install -m 755 $(STB_SRC)/bin/stb-* $(STB_STAGE)/usr/bin/
