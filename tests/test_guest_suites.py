@@ -14,10 +14,9 @@ bridge, MicroPython binding), which ``make test`` runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
-
-import os
 
 import pytest
 
