@@ -9,7 +9,8 @@ MicroPython) is a skip here too, with the guest's reason.
 ``KBUS_GUEST_SKIP`` (space-separated file names, set by ``make test-debug*``)
 skips files, with that reason: the debug kernels run the files that are
 about the module, not those about the programs on top of it (services,
-bridge, MicroPython binding), which ``make test`` runs.
+bridge, MicroPython binding), which ``make test`` runs.  ``KBUS_GUEST_ONLY``
+(the KCSAN kernel) runs only the files named.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ NO_TESTS_COLLECTED = 5
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
 GUEST_FILES = sorted(p.name for p in GUEST_DIR.glob("test_*.py"))
 SKIPPED_FILES = frozenset(os.environ.get("KBUS_GUEST_SKIP", "").split())
+ONLY_FILES = frozenset(os.environ.get("KBUS_GUEST_ONLY", "").split())
 
 if GUEST_FILES:
 
@@ -33,6 +35,8 @@ if GUEST_FILES:
     def test_guest_file(name: str, run_guest_pytest: Callable[..., tuple[str, int]]) -> None:
         if name in SKIPPED_FILES:
             pytest.skip(f"tests/guest/{name}: in KBUS_GUEST_SKIP (userland: make test runs it)")
+        if ONLY_FILES and name not in ONLY_FILES:
+            pytest.skip(f"tests/guest/{name}: not in KBUS_GUEST_ONLY (sequential: KASAN runs it)")
         output, rc = run_guest_pytest(f"tests/guest/{name}")
         if rc == NO_TESTS_COLLECTED:
             reasons = [line for line in output.splitlines() if line.startswith("SKIPPED ")]

@@ -112,6 +112,14 @@ DEBUG_TESTS := tests/test_debug_kernel.py::test_kmemleak_baseline tests/test_gue
 # Debian's kernel; here they would add minutes per kernel and exercise no
 # kernel path the other files do not (DEBUG_GUEST_SKIP= runs them too).
 DEBUG_GUEST_SKIP ?= test_bridge.py test_stb_scenarios.py test_stb_policy.py test_micropython.py
+# KCSAN reports a race only where two contexts run kbus code at once: on the
+# KCSAN kernel the fuzzer's budget (threads on one Ksock, budget churn, the
+# race scenarios) and the guest files that run processes or threads on the
+# same paths; the sequential files run on the KASAN kernel
+# (DEBUG_GUEST_ONLY_kcsan= runs every file there too).
+DEBUG_GUEST_ONLY_kcsan ?= test_hardening.py test_ordering.py test_libkbus.py test_policy.py \
+	test_requests.py test_queues.py test_readwrite.py test_proc.py test_dev_access.py \
+	test_python_binding.py test_zz_unload.py
 
 # $(1) = short name
 define debug_targets
@@ -122,7 +130,8 @@ test-debug-$(1): $$(SETUP_DONE)
 	@$$(MAKE) --no-print-directory rig-debug-$(1)
 	@log=$(OUT)/rig/$(DEBUG_NAME_$(1))/log; rm -rf $$$$log && mkdir -p $$$$log; \
 	status=0; start=$$$$(date +%s); \
-	KBUS_GUEST_SKIP='$$(DEBUG_GUEST_SKIP)' $$(VENV)/bin/python -m pytest $$(DEBUG_TESTS) --lg-env tests/env/rig-$(DEBUG_NAME_$(1)).yaml \
+	KBUS_GUEST_SKIP='$$(DEBUG_GUEST_SKIP)' KBUS_GUEST_ONLY='$$(DEBUG_GUEST_ONLY_$(1))' \
+		$$(VENV)/bin/python -m pytest $$(DEBUG_TESTS) --lg-env tests/env/rig-$(DEBUG_NAME_$(1)).yaml \
 		--lg-log=$$$$log $$(call junit_args,debug-$(DEBUG_NAME_$(1))) $$(PYTEST_ARGS) || status=1; \
 	echo "test-debug-$(1): console log in $$$$log/"; \
 	$$(VENV)/bin/python $$(DEBUG_DIR)/check_kernel_log.py $$$$log/console_* || status=1; \
