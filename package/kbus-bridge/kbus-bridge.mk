@@ -22,10 +22,13 @@ define KBUS_BRIDGE_USERS
 	kbus-bridge 220 kbus-bridge 220 * - - kbus KBUS bridge
 endef
 
-# the default configuration bridges nothing and does not enable the bridge
+# the default configuration bridges nothing and does not enable the bridge;
+# the bridge's rights beside the STB policy (S50kbus loads policy.d)
 define KBUS_BRIDGE_INSTALL_CONFIG
 	$(INSTALL) -D -m 0644 $(@D)/kbus-bridge.toml \
 		$(TARGET_DIR)/etc/kbus-bridge.toml
+	$(INSTALL) -D -m 0644 $(@D)/kbus-bridge-policy.conf \
+		$(TARGET_DIR)/etc/kbus/policy.d/60-kbus-bridge.conf
 endef
 KBUS_BRIDGE_POST_INSTALL_TARGET_HOOKS += KBUS_BRIDGE_INSTALL_CONFIG
 

@@ -7,7 +7,8 @@
 #   usr/lib/python3/dist-packages/kbus_bridge/   the bridge (byte-compiled)
 #   usr/lib/python3/dist-packages/paho/          paho-mqtt (PyPI wheel, versions.mk)
 #   usr/bin/kbus-bridge
-#   etc/init.d/S70kbus-bridge, etc/kbus-bridge.toml   as the package installs
+#   etc/init.d/S70kbus-bridge, etc/kbus-bridge.toml,
+#   etc/kbus/policy.d/60-kbus-bridge.conf        as the package installs
 #                                                them (the default config
 #                                                bridges nothing)
 #   usr/sbin/mosquitto and its libraries         Debian's mosquitto (versions.mk),
@@ -25,7 +26,7 @@ BRIDGE_SRC := package/kbus-bridge
 BRIDGE_STAGE := $(RIG)/stage/bridge
 BRIDGE_INPUTS := $(shell find $(BRIDGE_SRC)/kbus_bridge $(BRIDGE_SRC)/bin -type f \
 	-not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null) \
-	$(BRIDGE_SRC)/S70kbus-bridge $(BRIDGE_SRC)/kbus-bridge.toml
+	$(BRIDGE_SRC)/S70kbus-bridge $(BRIDGE_SRC)/kbus-bridge.toml $(BRIDGE_SRC)/kbus-bridge-policy.conf
 BRIDGE_DEB_SPECS := $(foreach p,$(BRIDGE_BROKER_DEBS),$(subst =,:$(DEB_ARCH)=,$(p))) \
 	$(foreach p,$(BRIDGE_BROKER_ALL_DEBS),$(subst =,:all=,$(p)))
 BRIDGE_MANIFEST := $(RIG)/bridge.debs
@@ -70,6 +71,8 @@ $(RIG)/stage/bridge.stamp: $(RIG)/bridge.inputs $(BRIDGE_INPUTS) $(BRIDGE_MANIFE
 	install -m 755 $(BRIDGE_SRC)/bin/kbus-bridge $(BRIDGE_STAGE)/usr/bin/
 	install -m 755 $(BRIDGE_SRC)/S70kbus-bridge $(BRIDGE_STAGE)/etc/init.d/
 	install -m 644 $(BRIDGE_SRC)/kbus-bridge.toml $(BRIDGE_STAGE)/etc/
+	install -D -m 644 $(BRIDGE_SRC)/kbus-bridge-policy.conf \
+		$(BRIDGE_STAGE)/etc/kbus/policy.d/60-kbus-bridge.conf
 	python3.11 -m compileall -q --invalidation-mode unchecked-hash -s $(BRIDGE_STAGE) -p / \
 		$(BRIDGE_STAGE)/usr/lib/python3/dist-packages >/dev/null || \
 		echo "bridge.mk: WARNING: the bridge does not compile" >&2
