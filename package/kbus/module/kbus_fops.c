@@ -169,13 +169,21 @@ static void kbus_rstate_reset(struct kbus_ksock *ks)
 	memset(&ks->rd, 0, sizeof(ks->rd));
 }
 
+/* Remember who sent msg, just made current (after kbus_forget_sender). */
+static void kbus_take_sender(struct kbus_ksock *ks, struct kbus_msg *msg)
+{
+	lockdep_assert_held(&ks->io_lock);
+	ks->has_sender = true;
+	ks->sender_synthetic = !msg->has_sender;
+	ks->sender_euid = msg->euid;
+	ks->sender_egid = msg->egid;
+	ks->sender_pid = get_pid(msg->pid);
+}
+
 /* Forget who sent the last message made current. */
 static void kbus_forget_sender(struct kbus_ksock *ks)
 {
-	if (ks->sender_cred)
-		put_cred(ks->sender_cred);
 	put_pid(ks->sender_pid);
-	ks->sender_cred = NULL;
 	ks->sender_pid = NULL;
 	ks->has_sender = false;
 }
@@ -311,8 +319,7 @@ static ssize_t kbus_batch_read(struct kbus_ksock *ks, char __user *buf,
 			continue;	/* removed meanwhile: not returned */
 		kbus_forget_sender(ks);
 		ks->has_sender = true;
-		ks->sender_cred = qe->msg->cred ? get_cred(qe->msg->cred) : NULL;
-		ks->sender_pid = get_pid(qe->msg->pid);
+		kbus_take_sender(ks, qe->msg);
 		kbus_qentry_free(dev, qe);
 		done += size;
 		popped++;
@@ -391,7 +398,8 @@ static int kbus_open(struct inode *inode, struct file *file)
 	ks->pid = task_tgid_nr(current);
 	ks->can_write = file->f_mode & FMODE_WRITE;
 	ks->privileged = capable(CAP_SYS_ADMIN);
-	ks->cred = get_cred(file->f_cred);
+	/* the file's: it holds a reference for as long as this Ksock lives */
+	ks->cred = file->f_cred;
 	ks->max_messages = CONFIG_KBUS_DEF_MAX_MESSAGES;
 	mutex_init(&ks->io_lock);
 	INIT_LIST_HEAD(&ks->bindings);
@@ -441,7 +449,6 @@ err_user:
 err_unlock:
 	mutex_unlock(&dev->lock);
 err_free:
-	put_cred(ks->cred);
 	kfree(ks);
 	return err;
 }
@@ -480,7 +487,6 @@ static int kbus_release(struct inode *inode, struct file *file)
 
 	kbus_forget_sender(ks);
 	mutex_destroy(&ks->io_lock);
-	put_cred(ks->cred);
 	kfree(ks);
 	return 0;
 }
@@ -614,8 +620,7 @@ static u32 kbus_start_read(struct kbus_ksock *ks, struct kbus_qentry *qe)
 	/* Kept after the read is done, until the next NEXTMSG. */
 	kbus_forget_sender(ks);
 	ks->has_sender = true;
-	ks->sender_cred = msg->cred ? get_cred(msg->cred) : NULL;
-	ks->sender_pid = get_pid(msg->pid);
+	kbus_take_sender(ks, msg);
 	hdr->start_guard = KBUS_MSG_START_GUARD;
 	hdr->id = msg->id;
 	hdr->in_reply_to = msg->in_reply_to;
@@ -845,11 +850,9 @@ static int kbus_ioc_msgcreds(struct kbus_ksock *ks, void __user *argp)
 		mutex_unlock(&ks->io_lock);
 		return -ENOMSG;
 	}
-	if (ks->sender_cred) {
-		creds.uid = from_kuid_munged(current_user_ns(),
-					     ks->sender_cred->euid);
-		creds.gid = from_kgid_munged(current_user_ns(),
-					     ks->sender_cred->egid);
+	if (!ks->sender_synthetic) {
+		creds.uid = from_kuid_munged(current_user_ns(), ks->sender_euid);
+		creds.gid = from_kgid_munged(current_user_ns(), ks->sender_egid);
 		creds.pid = pid_vnr(ks->sender_pid);
 	} else {
 		creds.uid = (u32)-1;

@@ -137,8 +137,15 @@ struct kbus_msg {
 	struct kbus_orig_from final_to;
 	u32 flags;			/* WANT_YOU_TO_REPLY is per copy */
 	kuid_t uid;			/* the sender's user (the actor) */
-	const struct cred *cred;	/* the sender's, at SEND; NULL: KBUS's */
-	struct pid *pid;		/* the sender's thread group */
+	/*
+	 * The sender's effective ids and thread group at SEND (copies: no
+	 * reference on its cred, whose refcount other tasks share); none when
+	 * KBUS made the message (has_sender false).
+	 */
+	bool has_sender;
+	kuid_t euid;
+	kgid_t egid;
+	struct pid *pid;
 	u32 name_len;
 	u32 data_len;
 	u32 body_len;			/* padded name + padded data */
@@ -271,7 +278,9 @@ struct kbus_ksock {
 	struct kbus_rstate rd;
 	/* Who sent the message NEXTMSG last made current (MSGCREDS). */
 	bool has_sender;
-	const struct cred *sender_cred;	/* NULL: KBUS made it */
+	bool sender_synthetic;		/* KBUS made it */
+	kuid_t sender_euid;
+	kgid_t sender_egid;
 	struct pid *sender_pid;
 
 	wait_queue_head_t read_wait;

@@ -37,8 +37,6 @@ static void kbus_msg_release(struct kref *ref)
 {
 	struct kbus_msg *msg = container_of(ref, struct kbus_msg, ref);
 
-	if (msg->cred)
-		put_cred(msg->cred);
 	put_pid(msg->pid);
 	kvfree(msg);
 }

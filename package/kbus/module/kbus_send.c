@@ -451,7 +451,7 @@ static int kbus_find_answered(struct kbus_plan *p)
  * KBUS's own; otherwise the policy's "send" rules decide, and a Reply may
  * also carry a name its sender may own (its request's, as a rule).
  */
-static int kbus_may_send(struct kbus_plan *p)
+static int kbus_may_send(struct kbus_plan *p, const struct cred *cred)
 {
 	struct kbus_msg *msg = p->msg;
 	struct kbus_dev *dev = p->dev;
@@ -459,11 +459,11 @@ static int kbus_may_send(struct kbus_plan *p)
 	if (kbus_reserved_name(msg->name, msg->name_len))
 		goto denied;
 	if (kbus_policy_allows_prepared(dev, p->npolicy, KBUS_POLICY_SEND,
-					msg->cred))
+					cred))
 		return 0;
 	if (kbus_is_reply(msg) &&
 	    kbus_policy_allows_prepared(dev, p->npolicy, KBUS_POLICY_OWN,
-					msg->cred))
+					cred))
 		return 0;
 denied:
 	dev->denied_sends++;
@@ -489,17 +489,23 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 
 	lockdep_assert_held(&ks->io_lock);
 	lockdep_assert_held(&dev->lock);
-	if (!retry) {
-		kbus_msg_take_header(msg, &ks->wr.hdr);
-		/* Who sent it, as of now (a retry keeps the first SEND's). */
-		msg->cred = get_current_cred();
-		msg->pid = get_task_pid(current, PIDTYPE_TGID);
-	}
 	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
 	p.npolicy = kbus_policy_prepare(dev);
-	err = kbus_may_send(&p);
-	if (err)
-		return err;
+	if (!retry) {
+		kbus_msg_take_header(msg, &ks->wr.hdr);
+		/*
+		 * Who sent it, as of now, and may it: judged once, at SEND (a
+		 * pending ALL_OR_WAIT send keeps that verdict and these ids).
+		 */
+		msg->has_sender = true;
+		msg->euid = current_euid();
+		msg->egid = current_egid();
+		put_pid(msg->pid);	/* a SEND of this message that failed */
+		msg->pid = get_task_pid(current, PIDTYPE_TGID);
+		err = kbus_may_send(&p, current_cred());
+		if (err)
+			return err;
+	}
 	if (kbus_is_request(msg)) {
 		if (kbus_ksock_full(ks, false))
 			return -ENOLCK;
