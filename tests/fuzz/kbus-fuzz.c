@@ -3249,7 +3249,8 @@ static const char *const sync_prefixes[] = {
 	"schedule", "preempt_schedule", "prepare_to_wait", "finish_wait",
 	"add_wait_queue", "remove_wait_queue", "rcu_", "synchronize_rcu",
 	"call_rcu", "lock_acquire", "lock_release", "complete",
-	"wait_for_completion", NULL,
+	"wait_for_completion", "bit_spin_", "rht_lock", "rht_unlock",
+	"rht_assign_unlock", NULL,
 };
 
 /* The function of a stack frame line ("...]  func+0x1c/0x30 [kbus]"), or NULL. */
@@ -3305,12 +3306,15 @@ static int kcsan_involves_kbus(char *line, char **next)
 		if (memmem(p, len, " to 0x", 6) && memmem(p, len, " bytes by ", 10)) {
 			depth = 0;		/* an access: its stack follows */
 		} else if (f && depth >= 0) {
-			if (depth < KCSAN_DEPTH && memmem(p, len, "[kbus]", 6))
-				kbus = 1;
-			if (is_sync_function(f, flen))
-				depth = KCSAN_DEPTH;	/* the rest is the lock's caller */
-			else
+			if (is_sync_function(f, flen)) {
+				/* the lock's own access (even out of line in kbus.ko):
+				 * the rest is the lock's caller */
+				depth = KCSAN_DEPTH;
+			} else {
+				if (depth < KCSAN_DEPTH && memmem(p, len, "[kbus]", 6))
+					kbus = 1;
 				depth++;
+			}
 		} else {
 			depth = -1;
 		}
