@@ -5,6 +5,9 @@
  * for all tests, or with substrings of test names; `--list` lists them.
  * The last line is `N passed, N failed`.
  */
+#define _GNU_SOURCE	/* pipe2 */
+#include <fcntl.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -894,7 +897,8 @@ static void ksock_cloexec(void)
 	kbus_ksock_t r, k, a;
 	uint32_t rid = 0, found = 9;
 	pid_t child;
-	int status;
+	int status, ready[2];
+	char byte;
 
 	KT_OPEN(r, O_RDWR);
 	KT_CHECK(fcntl(r, F_GETFD) & FD_CLOEXEC);
@@ -905,13 +909,20 @@ static void ksock_cloexec(void)
 	KT_OPEN(a, O_RDONLY);
 	KT_OK(kbus_ksock_id(r, &rid));
 	KT_OK(kbus_ksock_bind(r, "$.CTest.Cloexec", 1));
+	/* a close-on-exec pipe tells when the child has exec'ed: its end
+	 * closes then, and our read sees end of file (not a time guess: a
+	 * sanitizer kernel under load takes seconds) */
+	KT_OK(pipe2(ready, O_CLOEXEC));
 	child = fork();
 	KT_CMP(child, >=, 0);
 	if (child == 0) {
+		close(ready[0]);
 		execlp("sleep", "sleep", "30", (char *)NULL);
 		_exit(127);
 	}
-	usleep(200000);		/* it has exec'ed by now (or failed to) */
+	close(ready[1]);
+	KT_EQ(read(ready[0], &byte, 1), 0);	/* exec'ed */
+	close(ready[0]);
 	KT_OK(kt_close(r));
 	KT_OK(kbus_ksock_find_replier(a, "$.CTest.Cloexec", &found));
 	kill(child, SIGKILL);

@@ -338,7 +338,12 @@ def test_closing_a_replier_that_owes_many_answers_is_linear(
     about the same to settle whether the replier owes 1,000 or 16,000 (the
     best of a few closes each, against other load on the machine). Before
     the fix each answer scanned the requester's table: at 16,000 each cost
-    three to four times what it did at 1,000."""
+    three to four times what it did at 1,000. A timing test: on the debug
+    kernels (KASAN, KCSAN: every access checked) it says nothing and takes
+    minutes, so it runs on the release kernels only."""
+    release = os.uname().release
+    if "kasan" in release or "kcsan" in release:
+        pytest.skip(f"a timing test, meaningless on the sanitizer kernel {release}")
     small = min(_close_owing(ksock, 1000) for _ in range(3))
     large = min(_close_owing(ksock, 16000) for _ in range(2))
     assert large / small < 2.0, (
