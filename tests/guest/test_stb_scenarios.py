@@ -158,6 +158,16 @@ def queue_length(ksock_id: int) -> int:
     return int(m.group(1))
 
 
+def _wait_logger_caught_up(ksock_id: int, timeout: float = 300.0) -> None:
+    """Until the logger's queue is empty (it popped everything itself, so
+    it has seen it empty: its overflow episode, if any, is over)."""
+    deadline = time.monotonic() + timeout
+    while queue_length(ksock_id) != 0:
+        assert time.monotonic() < deadline, "the logger did not catch up"
+        time.sleep(0.1)
+    time.sleep(0.5)  # from its last pop to its empty-queue check
+
+
 def counters(client: Client, timeout: float = 120.0) -> dict[str, str]:
     """The logger's counters.  Its reply comes after it has logged (and
     flushed) everything sent before the request.  A logger whose queue is full
@@ -437,8 +447,13 @@ def test_a_slow_logger_overflows_visibly_and_never_blocks_the_decoder(
     logger = ready("logger")
     count = LOGGER_QUEUE // 2  # 3 messages each (request, reply, event)
     sent = 3 * count + 2  # and the Status request and its reply
+    # An episode ends when the logger has emptied its queue: on a slow board
+    # it may still be catching up with the previous test's burst, and this
+    # overflow would then count in that episode.
+    _wait_logger_caught_up(logger["ksock"])
     with Client(max_messages=100) as client:
         before = counters(client)
+        _wait_logger_caught_up(logger["ksock"])
         os.kill(logger["pid"], signal.SIGSTOP)  # the slowest logger there is
         try:
             wait_state(logger["pid"], "T")
