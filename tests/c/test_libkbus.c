@@ -515,8 +515,10 @@ static void msg_split_bind_event(void)
 	m = mk_bind_event(0, 12, "$.Sensors.*");
 	KT_OK(kbus_msg_split_bind_event(m, &is_bind, NULL, NULL));
 	KT_EQ(is_bind, 0);
+	KT_CHECK(kbus_msg_is_replier_bind_event(m));
 	/* without SYNTHETIC a client forged it: refused, nothing decoded */
 	m->flags = 0;
+	KT_CHECK(!kbus_msg_is_replier_bind_event(m));
 	is_bind = 9;
 	name = (char *)"junk";
 	KT_ERR(kbus_msg_split_bind_event(m, &is_bind, NULL, &name), -EPERM);

@@ -670,6 +670,21 @@ static inline int kbus_msg_is_status(const kbus_message_t *msg)
 }
 
 /**
+ * @brief Non-zero if @p msg is a `$.KBUS.ReplierBindEvent` that KBUS made
+ *        (the SYNTHETIC flag): a client's message of that name (a module
+ *        loaded with kbus_compat_open=1) is an ordinary announcement.
+ */
+static inline int kbus_msg_is_replier_bind_event(const kbus_message_t *msg)
+{
+	return !kbus_msg_is_reply(msg) && !kbus_msg_is_request(msg) &&
+	       (msg->flags & KBUS_BIT_SYNTHETIC) != 0 &&
+	       msg->name_len == sizeof(KBUS_MSG_NAME_REPLIER_BIND_EVENT) - 1 &&
+	       kbus_msg_name_ptr(msg) != NULL &&
+	       memcmp(kbus_msg_name_ptr(msg), KBUS_MSG_NAME_REPLIER_BIND_EVENT,
+		      msg->name_len) == 0;
+}
+
+/**
  * @brief Compare two message ids: by `network_id`, then `serial_num`.
  * @return -1, 0 or +1.
  */

@@ -14,16 +14,6 @@ static int kbus_is_printable(unsigned char c)
 	return c >= 0x20 && c < 0x7f;
 }
 
-/* a ReplierBindEvent KBUS made (SYNTHETIC): a client's of that name is an
- * ordinary announcement */
-static int kbus_msg_is_bind_event(const kbus_message_t *msg)
-{
-	return !kbus_msg_is_reply(msg) && !kbus_msg_is_request(msg) &&
-	       (msg->flags & KBUS_BIT_SYNTHETIC) &&
-	       msg->name_len == strlen(KBUS_MSG_NAME_REPLIER_BIND_EVENT) &&
-	       memcmp(kbus_msg_name_ptr(msg), KBUS_MSG_NAME_REPLIER_BIND_EVENT,
-		      msg->name_len) == 0;
-}
 
 static const char *kbus_msg_kind(const kbus_message_t *msg)
 {
@@ -31,7 +21,7 @@ static const char *kbus_msg_kind(const kbus_message_t *msg)
 		return kbus_msg_is_status(msg) ? "Status" : "Reply";
 	if (kbus_msg_is_request(msg))
 		return "Request";
-	if (kbus_msg_is_bind_event(msg))
+	if (kbus_msg_is_replier_bind_event(msg))
 		return "ReplierBindEvent";
 	return "Announcement";
 }
@@ -99,7 +89,7 @@ void kbus_msg_print2(FILE *stream, const kbus_message_t *msg, unsigned int flags
 		fputs("<NULL message>", stream);
 		return;
 	}
-	bind_event = kbus_msg_is_bind_event(msg);
+	bind_event = kbus_msg_is_replier_bind_event(msg);
 	fprintf(stream, "<%s", kbus_msg_kind(msg));
 	if (!bind_event) {
 		fputs(" '", stream);

@@ -349,15 +349,11 @@ static void json_pair(FILE *f, uint32_t a, uint32_t b)
 
 static const char *kind_of(const kbus_message_t *msg)
 {
-	const char *bind_event = KBUS_MSG_NAME_REPLIER_BIND_EVENT;
-
 	if (kbus_msg_is_reply(msg))
 		return kbus_msg_is_status(msg) ? "Status" : "Reply";
 	if (kbus_msg_is_request(msg))
 		return "Request";
-	/* only KBUS's own (SYNTHETIC): a client's is an ordinary announcement */
-	if ((msg->flags & KBUS_BIT_SYNTHETIC) && msg->name_len == strlen(bind_event) &&
-	    memcmp(kbus_msg_name_ptr(msg), bind_event, msg->name_len) == 0)
+	if (kbus_msg_is_replier_bind_event(msg))	/* KBUS's own only */
 		return "ReplierBindEvent";
 	return "Announcement";
 }
