@@ -34,8 +34,6 @@ import kbus_util as util
 import stb_util
 from kbus_util import ChildConn
 
-INIT = "/etc/init.d/S60stb-services"
-RUN_DIR = "/run/stb"
 OUTSIDER = 65534  # nobody: may use the bus (group kbus), in no STB group
 CTL_USER = 4000  # in stb-ctl only
 RECORD_USER = 4001  # effective group stb-record, and stb-ctl
@@ -52,25 +50,12 @@ def _kbus_guard() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def services() -> Iterator[None]:
-    stb_util.load_stb_policy()
-    res = subprocess.run([INIT, "start"], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
-    yield
-    res = subprocess.run([INIT, "stop"], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert util.ksock_ids_in_stats(0) == [], "a service left a Ksock open"
-    assert util.binding_lines(0) == []
-    stb_util.clear_policy()
+    with stb_util.services_under_policy():
+        yield
 
 
 def groups(*names: str) -> tuple[int, ...]:
     return tuple(stb_util.gid(n) for n in ("kbus", *names))
-
-
-def service_pid(name: str) -> int:
-    with open(f"{RUN_DIR}/{name}.ready") as f:
-        fields = dict(w.split("=", 1) for w in f.read().split())
-    return int(fields["pid"])
 
 
 def status_ids(pid: int, key: str) -> list[int]:
@@ -108,7 +93,7 @@ def test_the_image_loads_the_stb_policy_at_boot() -> None:
 
 def test_each_service_runs_as_its_own_user(services: None) -> None:
     for name, user in stb_util.SERVICE_USERS.items():
-        pid = service_pid(name)
+        pid = stb_util.ready(name)["pid"]
         assert status_ids(pid, "Uid") == [stb_util.uid(user)] * 4, name
         assert status_ids(pid, "Gid") == [stb_util.gid(user)] * 4, name
         assert set(groups("stb")) <= set(status_ids(pid, "Groups")), name

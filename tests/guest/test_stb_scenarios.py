@@ -46,10 +46,10 @@ from stb.protocol import DECODER, RECORDER, CommandJournal
 import kbus_util as util
 import stb_util
 
-INIT = "/etc/init.d/S60stb-services"
-RUN_DIR = "/run/stb"
+INIT = stb_util.INIT
+RUN_DIR = stb_util.RUN_DIR
 BUS_LOG = "/var/log/stb/bus.log"
-SERVICES = ("logger", "decoder", "recorder")
+SERVICES = stb_util.SERVICES
 TEST_TIMEOUT = 900  # seconds per test (the 10,000-command burst on armhf TCG)
 BURST_COUNT = 10000
 LOGGER_QUEUE = (
@@ -94,11 +94,7 @@ def uptime() -> float:
         return float(f.read().split()[0])
 
 
-def ready(name: str) -> dict[str, int]:
-    """pid and ksock of a running service, from its ready file."""
-    with open(f"{RUN_DIR}/{name}.ready") as f:
-        fields = dict(w.split("=", 1) for w in f.read().split())
-    return {"pid": int(fields["pid"]), "ksock": int(fields["ksock"])}
+ready = stb_util.ready
 
 
 def wait_respawned(name: str, old_pid: int, timeout: float = 120.0) -> dict[str, int]:
@@ -228,19 +224,8 @@ def test_services_were_started_at_boot_and_ready_before_the_console_shell() -> N
 
 @pytest.fixture(scope="module")
 def services() -> Iterator[None]:
-    """The services as the image runs them: the STB policy loaded (the
-    conftest clears it at session start), each service as its own user."""
-    stb_util.load_stb_policy()
-    res = sh(INIT, "start")
-    assert res.returncode == 0, res.stdout + res.stderr
-    for name in SERVICES:
-        ready(name)
-    yield
-    res = sh(INIT, "stop")
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert util.ksock_ids_in_stats(0) == [], "a service left a Ksock open"
-    assert util.binding_lines(0) == []
-    stb_util.clear_policy()
+    with stb_util.services_under_policy():
+        yield
 
 
 # --------------------------------------------------------------------------
