@@ -96,6 +96,21 @@ def dev_stats(dev: int = 0) -> DevStats:
     return DevStats(block[0])
 
 
+_USERS_DEV_RE = re.compile(
+    r"^dev +(\d+): bytes (\d+) of (\d+), users holding bytes (\d+),"
+)
+
+
+def device_bytes_held(dev: int = 0) -> tuple[int, int]:
+    """From /proc/kbus/users: the bytes device ``dev`` holds charged, and the
+    number of users holding them."""
+    for line in read_text("/proc/kbus/users").splitlines():
+        m = _USERS_DEV_RE.match(line)
+        if m and int(m.group(1)) == dev:
+            return int(m.group(2)), int(m.group(4))
+    raise AssertionError(f"device {dev} missing from /proc/kbus/users")
+
+
 def ksock_ids_in_stats(dev: int = 0) -> list[int]:
     ids = []
     for line in stats_device_block(dev)[1:]:
