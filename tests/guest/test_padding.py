@@ -248,6 +248,8 @@ _STATS_LINES = [
     ),
     # once a policy was loaded or something was denied (test_policy.py)
     re.compile(r"    policy: denied binds \d+ sends \d+, filtered \d+"),
+    # once a pending ALL_OR_WAIT send was retried (test_queues.py)
+    re.compile(r"    pending sends retried \d+ times"),
 ]
 _BINDINGS_HEADER = (
     "# <device> is bound to <Ksock-ID> in <process-PID> as <Replier|Listener>"

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from kbus import Announcement, Ksock, Message, MessageId, Request, reply_to
 
@@ -293,6 +296,58 @@ def test_poll_for_write_retry_completes_after_the_receiver_reads(
     with raises_errno(errno.ENOMSG):
         s.send()
     s.send_msg(Announcement("$.Q.Other"))  # writing works again
+
+
+def _send_retries() -> int:
+    """Pending sends KBUS retried on device 0 (0 before the first)."""
+    for line in util.stats_device_block(0):
+        m = re.fullmatch(r"    pending sends retried (\d+) times", line)
+        if m:
+            return int(m[1])
+    return 0
+
+
+def test_a_pending_send_is_retried_when_its_full_listener_reads_not_on_every_read(
+    ksock: KsockFactory,
+) -> None:
+    # Each waiter polls for writability in a thread of its own, so each
+    # is asleep in poll, where a wake-up retries its send under the device
+    # lock. Reads elsewhere on the bus must not wake them: that let one
+    # stuck listener slow every other Ksock's traffic.
+    stuck = _listener(ksock)
+    fill(stuck)
+    waiters = [ksock() for _ in range(4)]
+    sender, reader = ksock(), _listener(ksock, "$.Q.Elsewhere")
+    for w in waiters:
+        with raises_errno(errno.EAGAIN):
+            w.send_msg(Announcement("$.Q.Name", b"waiting", flags=WAIT))
+    before = _send_retries()
+    with ThreadPoolExecutor(len(waiters)) as pool:
+        polls = [pool.submit(poll_out, w, 30_000) for w in waiters]
+        deadline = time.monotonic() + 10
+        while _send_retries() < before + len(waiters):  # each poll tried once
+            assert time.monotonic() < deadline, "the waiters never polled"
+            time.sleep(0.01)
+        asleep = _send_retries()
+
+        for i in range(50):
+            sender.send_msg(Announcement("$.Q.Elsewhere", b"%d" % i))
+            assert reader.read_next_msg() is not None
+        time.sleep(0.2)
+        assert _send_retries() - asleep <= len(waiters), "woken by others' reads"
+        assert not any(f.done() for f in polls)
+
+        util.one_msg(stuck)  # room for one of them: its retry delivers
+        deadline = time.monotonic() + 10
+        while sum(f.done() for f in polls) < 1:
+            assert time.monotonic() < deadline, "no waiter woke when room appeared"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert sum(f.done() for f in polls) == 1, "the queue had room for one"
+        assert stuck.num_messages() == 1
+
+        stuck.close()  # no listener left: every pending send goes
+        assert all(f.result(timeout=10) for f in polls)
 
 
 def test_ealready_keeps_the_pending_message_for_a_send_retry(

@@ -178,14 +178,26 @@ out:
 	return err;
 }
 
-/* Wake the Ksocks waiting to send (dev->acct_lock). */
-static void kbus_wake_senders(struct kbus_dev *dev)
+/*
+ * Wake the Ksocks whose pending send waits for what appeared: room in the
+ * queue of ks (kind KBUS_WAIT_KSOCK), room in the byte budgets
+ * (KBUS_WAIT_BUDGET), or anything (KBUS_WAIT_ANY: wakes every one). A send
+ * to many listeners that found one of them full is woken when that one
+ * reads, not by every reader's every read (dev->acct_lock).
+ */
+static void kbus_wake_senders(struct kbus_dev *dev, enum kbus_wait_kind kind,
+			      const struct kbus_ksock *ks)
 {
-	struct kbus_ksock *ks;
+	struct kbus_ksock *sender;
 
 	lockdep_assert_held(&dev->acct_lock);
-	list_for_each_entry(ks, &dev->sending, send_list)
-		wake_up_interruptible(&ks->write_wait);
+	list_for_each_entry(sender, &dev->sending, send_list) {
+		const struct kbus_wait *w = &sender->send_wait;
+
+		if (kind == KBUS_WAIT_ANY || w->kind == KBUS_WAIT_ANY ||
+		    (w->kind == kind && (kind == KBUS_WAIT_BUDGET || w->on == ks)))
+			wake_up_interruptible(&sender->write_wait);
+	}
 }
 
 static void __kbus_uncharge(struct kbus_dev *dev, struct kbus_charge *c,
@@ -209,8 +221,10 @@ static void __kbus_uncharge(struct kbus_dev *dev, struct kbus_charge *c,
 		}
 	}
 	/* Room of bytes appeared: pending ALL_OR_WAIT sends may go now. */
-	if (wake)
-		kbus_wake_senders(dev);
+	if (wake) {
+		dev->budget_seq++;
+		kbus_wake_senders(dev, KBUS_WAIT_BUDGET, NULL);
+	}
 	spin_unlock(&dev->acct_lock);
 	kfree(dead);
 	memset(c, 0, sizeof(*c));
@@ -233,28 +247,57 @@ void kbus_uncharge_undo(struct kbus_dev *dev, struct kbus_charge *c)
 }
 
 /*
- * Room of another kind appeared (a queue slot, a raised MAXMSGS, a Ksock
- * gone): wake the ALL_OR_WAIT senders (spec 18.11).
+ * Room of another kind appeared (a Ksock gone or opened): wake every
+ * pending ALL_OR_WAIT sender (spec 18.11).
  */
 void kbus_room_appeared(struct kbus_dev *dev)
 {
 	spin_lock(&dev->acct_lock);
-	kbus_wake_senders(dev);
+	kbus_wake_senders(dev, KBUS_WAIT_ANY, NULL);
 	spin_unlock(&dev->acct_lock);
 }
 
-/* ks has an ALL_OR_WAIT send pending: wake it when room appears. */
-void kbus_sending_start(struct kbus_ksock *ks)
+/*
+ * The queue of ks gained room (a message taken off, MAXMSGS raised, a
+ * binding gone): wake the senders that wait for it. Called after the
+ * change, with or without dev->lock; the barrier orders the change before
+ * the new room_seq, for kbus_sending_wait() below.
+ */
+void kbus_ksock_room(struct kbus_ksock *ks)
 {
 	struct kbus_dev *dev = ks->dev;
 
-	lockdep_assert_held(&dev->lock);
-	if (ks->wr.sending)
-		return;
-	WRITE_ONCE(ks->wr.sending, true);
+	smp_wmb();	/* pairs with smp_rmb() in kbus_plan_copy() */
 	spin_lock(&dev->acct_lock);
-	list_add(&ks->send_list, &dev->sending);
+	WRITE_ONCE(ks->room_seq, ks->room_seq + 1);
+	kbus_wake_senders(dev, KBUS_WAIT_KSOCK, ks);
 	spin_unlock(&dev->acct_lock);
+}
+
+/*
+ * ks's send stays pending (ALL_OR_WAIT, -EAGAIN): wake it when what w
+ * says appears. If it appeared since the send looked (the counter moved),
+ * wake it now: nobody else will (dev->lock, so w->on is a live Ksock).
+ */
+void kbus_sending_wait(struct kbus_ksock *ks, const struct kbus_wait *w)
+{
+	struct kbus_dev *dev = ks->dev;
+	bool moved = false;
+
+	lockdep_assert_held(&dev->lock);
+	spin_lock(&dev->acct_lock);
+	ks->send_wait = *w;
+	if (!ks->wr.sending) {
+		WRITE_ONCE(ks->wr.sending, true);
+		list_add(&ks->send_list, &dev->sending);
+	}
+	if (w->kind == KBUS_WAIT_KSOCK)
+		moved = w->on->room_seq != w->seq;
+	else if (w->kind == KBUS_WAIT_BUDGET)
+		moved = dev->budget_seq != w->seq;
+	spin_unlock(&dev->acct_lock);
+	if (moved)
+		wake_up_interruptible(&ks->write_wait);
 }
 
 void kbus_sending_end(struct kbus_ksock *ks)

@@ -227,12 +227,12 @@ int kbus_unbind(struct kbus_ksock *ks, char *name, u32 len, bool replier)
 	kbus_setaside_drop(dev, ks, found);
 	if (kbus_name_is(name, len, KBUS_MSG_NAME_REPLIER_BIND_EVENT))
 		kbus_setaside_drop(dev, ks, NULL);
-	if (kbus_drop_queued(found, KBUS_MSG_NAME_REPLIER_UNBOUND)) {
+	if (kbus_drop_queued(found, KBUS_MSG_NAME_REPLIER_UNBOUND))
 		kbus_setaside_promote(ks);
-		kbus_room_appeared(dev);
-	}
 	kbus_binding_unlink(dev, found);
 	kfree(found);
+	/* Room, or one recipient fewer: a send waiting for ks may go. */
+	kbus_ksock_room(ks);
 	return 0;
 }
 

@@ -326,7 +326,7 @@ static ssize_t kbus_batch_read(struct kbus_ksock *ks, char __user *buf,
 		cond_resched();
 	}
 	if (popped)
-		kbus_room_appeared(dev);
+		kbus_ksock_room(ks);
 	return done;
 }
 
@@ -662,7 +662,7 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 	if (qe) {
 		len = kbus_start_read(ks, qe);
 		mutex_unlock(&ks->io_lock);
-		kbus_room_appeared(dev);
+		kbus_ksock_room(ks);
 		return put_user(len, argp) ? -EFAULT : 1;
 	}
 
@@ -689,7 +689,7 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 		kbus_req_popped(qe->req, ks);
 	len = kbus_start_read(ks, qe);
 	kbus_setaside_promote(ks);
-	kbus_room_appeared(dev);
+	kbus_ksock_room(ks);
 	ret = 1;
 out:
 	mutex_unlock(&dev->lock);
@@ -762,7 +762,7 @@ static int kbus_ioc_u32(struct file *file, struct kbus_ksock *ks,
 	case KBUS_IOC_MAXMSGS:
 		if (val) {
 			ks->max_messages = val;
-			kbus_room_appeared(dev);
+			kbus_ksock_room(ks);
 		}
 		val = ks->max_messages;
 		break;

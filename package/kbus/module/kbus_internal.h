@@ -18,9 +18,11 @@
  *	path), so readers under dev->lock see the count and bytes go down
  *	at any time, never up.
  *   dev->acct_lock (spinlock): the byte accounting (dev->mem, each user's
- *	bytes and usages) and the list of Ksocks waiting to send. Taken for
- *	a few instructions by whoever charges or gives back bytes, with or
- *	without the locks above; never with a qlock held.
+ *	bytes and usages), the list of Ksocks waiting to send and what each
+ *	waits for, and the room counters (dev->budget_seq, ks->room_seq).
+ *	Taken for a few instructions by whoever charges or gives back bytes
+ *	or makes room, with or without the locks above; never with a qlock
+ *	held.
  *
  * A sent message is one reference-counted struct kbus_msg shared by every
  * recipient; each queue holds a small struct kbus_qentry per copy with that
@@ -263,6 +265,22 @@ struct kbus_rstate {
 	u32 total;
 };
 
+/*
+ * What a pending ALL_OR_WAIT send waits for (kbus_acct.c): room in one
+ * Ksock's queue, room in the byte budgets, or anything.
+ */
+enum kbus_wait_kind {
+	KBUS_WAIT_ANY,
+	KBUS_WAIT_KSOCK,
+	KBUS_WAIT_BUDGET,
+};
+
+struct kbus_wait {
+	enum kbus_wait_kind kind;
+	const struct kbus_ksock *on;	/* KBUS_WAIT_KSOCK: compared only */
+	u32 seq;			/* on->room_seq or dev->budget_seq, as seen */
+};
+
 struct kbus_ksock {
 	struct kbus_dev *dev;
 	struct kbus_user *user;
@@ -285,7 +303,10 @@ struct kbus_ksock {
 
 	wait_queue_head_t read_wait;
 	wait_queue_head_t write_wait;
-	struct list_head send_list;	/* dev->sending (dev->acct_lock) */
+	/* An ALL_OR_WAIT send pending: what it waits for (dev->acct_lock). */
+	struct list_head send_list;	/* dev->sending */
+	struct kbus_wait send_wait;
+	u32 room_seq;			/* bumped when this queue gains room */
 
 	spinlock_t qlock;		/* the queue: see above */
 	struct list_head queue;
@@ -346,6 +367,7 @@ struct kbus_dev {
 	spinlock_t acct_lock;		/* see above */
 	unsigned long mem;		/* message bytes charged on this device */
 	u32 n_users_charged;		/* users holding bytes */
+	u32 budget_seq;			/* bumped when bytes are given back */
 	struct list_head sending;	/* Ksocks with an ALL_OR_WAIT send pending */
 
 	struct list_head setaside;	/* oldest first */
@@ -355,6 +377,7 @@ struct kbus_dev {
 	struct kbus_pdb *policy;	/* NULL: none (kbus_policy.c) */
 	struct kbus_name_key *policy_keys;	/* scratch (binding patterns) */
 	struct kbus_pnode **policy_nodes;	/* scratch */
+	u64 send_retries;		/* pending ALL_OR_WAIT sends retried */
 	u64 denied_binds;
 	u64 denied_sends;
 	u64 filtered;
@@ -397,9 +420,9 @@ int kbus_charge(struct kbus_dev *dev, struct kbus_charge *c,
 void kbus_uncharge(struct kbus_dev *dev, struct kbus_charge *c);
 void kbus_uncharge_undo(struct kbus_dev *dev, struct kbus_charge *c);
 void kbus_room_appeared(struct kbus_dev *dev);
-void kbus_sending_start(struct kbus_ksock *ks);
+void kbus_ksock_room(struct kbus_ksock *ks);
+void kbus_sending_wait(struct kbus_ksock *ks, const struct kbus_wait *w);
 void kbus_sending_end(struct kbus_ksock *ks);
-bool kbus_is_sending(struct kbus_ksock *ks);
 
 /* What a name index is searched with: prefix[0..plen) then "last" (if not 0). */
 struct kbus_name_key {

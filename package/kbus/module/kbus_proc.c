@@ -141,6 +141,9 @@ static void kbus_show_stats(struct seq_file *m, struct kbus_dev *dev)
 	if (dev->policy || dev->denied_binds || dev->denied_sends)
 		seq_printf(m, "    policy: denied binds %llu sends %llu, filtered %llu\n",
 			   dev->denied_binds, dev->denied_sends, dev->filtered);
+	if (dev->send_retries)
+		seq_printf(m, "    pending sends retried %llu times\n",
+			   dev->send_retries);
 	list_for_each_entry(ks, &dev->ksocks, dev_list) {
 		const char *part;
 		u32 wpos;

@@ -39,6 +39,7 @@ struct kbus_plan {
 	u32 num_set_asides;
 	struct list_head filtered;	/* listeners the policy withholds it from */
 	struct kbus_msg *lost;		/* $.KBUS.UnbindEventsLost, if needed */
+	struct kbus_wait wait;		/* what a full recipient waits for */
 };
 
 static bool kbus_is_reply(const struct kbus_msg *msg)
@@ -75,27 +76,39 @@ static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
 {
 	struct kbus_dev *dev = p->dev;
 	unsigned long size = kbus_msg_size(p->msg);
-	unsigned long bytes = kbus_ksock_queued_bytes(ks) + ks->reserved_bytes +
-			      size;
-	u64 used = (u64)kbus_ksock_count(ks) + ks->num_outstanding;
+	/* Seen before the queue, so that room made after it moves it. */
+	u32 room_seq = READ_ONCE(ks->room_seq);
+	unsigned long bytes;
 	struct kbus_qentry *qe;
+	u32 budget_seq;
+	u64 used;
 	int err;
 
+	smp_rmb();	/* pairs with smp_wmb() in kbus_ksock_room() */
+	bytes = kbus_ksock_queued_bytes(ks) + ks->reserved_bytes + size;
+	used = (u64)kbus_ksock_count(ks) + ks->num_outstanding;
 	kbus_plan_touch(p, ks);
 	used += ks->pending;
 	bytes += ks->pending_bytes;
 	if (reserved && used)
 		used--;
-	if (used >= ks->max_messages || bytes > READ_ONCE(kbus_max_ksock_bytes))
+	if (used >= ks->max_messages ||
+	    bytes > READ_ONCE(kbus_max_ksock_bytes)) {
+		p->wait = (struct kbus_wait){ KBUS_WAIT_KSOCK, ks, room_seq };
 		return 1;
+	}
 
 	qe = kbus_qentry_alloc(GFP_KERNEL_ACCOUNT |
 			       (p->closing ? __GFP_NOFAIL : 0));
 	if (!qe)
 		return -ENOMEM;
+	budget_seq = READ_ONCE(dev->budget_seq);
 	err = kbus_charge(dev, &qe->charge, ks->user, p->actor, size, false);
 	if (err) {
 		kbus_qentry_free(dev, qe);
+		if (err == -EDQUOT)
+			p->wait = (struct kbus_wait){ KBUS_WAIT_BUDGET, NULL,
+						      budget_seq };
 		/* At close, a copy that cannot be charged is set aside. */
 		return err == -EDQUOT || p->closing ? 1 : err;
 	}
@@ -489,6 +502,8 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 
 	lockdep_assert_held(&ks->io_lock);
 	lockdep_assert_held(&dev->lock);
+	if (retry)
+		dev->send_retries++;
 	p.nmatch = kbus_match(dev, msg->name, msg->name_len);
 	p.npolicy = kbus_policy_prepare(dev);
 	if (!retry) {
@@ -547,6 +562,8 @@ static int kbus_send_locked(struct kbus_ksock *ks, bool retry,
 	}
 
 	err = kbus_plan_run(&p);
+	if (err == -EAGAIN)
+		kbus_sending_wait(ks, &p.wait);
 	if (err) {
 		if (p.req)
 			kbus_req_unaccept(p.req);
@@ -597,9 +614,7 @@ int kbus_send(struct kbus_ksock *ks, struct kbus_msg_id *id_out)
 	if (mutex_lock_interruptible(&dev->lock))
 		return -ERESTARTSYS;
 	err = kbus_send_locked(ks, ks->wr.sending, id_out);
-	if (err == -EAGAIN)
-		kbus_sending_start(ks);
-	else
+	if (err != -EAGAIN)
 		kbus_end_sending(ks);
 	mutex_unlock(&dev->lock);
 	return err;
