@@ -1018,6 +1018,105 @@ static void bench_policy(void)
 	json_value("policy_1000_vs_none", many / none);
 }
 
+/* ---- traffic beside senders held up by a full listener ---- */
+
+/*
+ * A child whose ALL_OR_WAIT send to the full listener stays pending: it
+ * polls for write until the listener goes (the parent closes it), when
+ * its send goes too.
+ */
+static pid_t waiting_sender(int stuck, int ready)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct kbus_message_header hdr;
+		struct kbus_msg_id id;
+		struct pollfd p;
+		int fd, err;
+
+		close(stuck);	/* the parent's close must end the wait */
+		fd = ksock_open();
+		header(&hdr, "$.Bench.Stuck", NULL, 0, KBUS_BIT_ALL_OR_WAIT);
+		err = ksock_send(fd, &hdr, &id);
+		if (err != -EAGAIN)
+			die("a send to the full listener: %s",
+			    err ? strerror(-err) : "not held up");
+		if (write(ready, "r", 1) != 1)
+			_exit(1);
+		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		if (poll(&p, 1, 60000) <= 0)
+			die("pending send not resolved within 60 s");
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Announcements sent and read per second, with `waiters` sends held up. */
+static double traffic_beside(int waiters)
+{
+	int n = quick ? 500 : 5000;
+	int stuck = ksock_open(), ready[2];
+	int fd, listener, i, r;
+	struct kbus_message_header hdr, fill;
+	double t0, t1, best = 0;
+	static char buf[4096];
+	pid_t pids[64];
+
+	if (pipe(ready))
+		die("pipe: %s", strerror(errno));
+	ksock_max_messages(stuck, 1);
+	ksock_bind(stuck, "$.Bench.Stuck", 0);
+	header(&fill, "$.Bench.Stuck", NULL, 0, 0);
+	fd = ksock_open();
+	if (ksock_send(fd, &fill, &(struct kbus_msg_id){ 0 }))
+		die("filling the listener: %s", strerror(errno));
+	listener = ksock_open();
+	ksock_bind(listener, "$.Bench.Beside", 0);
+	for (i = 0; i < waiters; i++)
+		pids[i] = waiting_sender(stuck, ready[1]);
+	wait_ready(ready[0], waiters);
+	header(&hdr, "$.Bench.Beside", "sixteen bytes!!", 16, 0);
+	for (r = 0; r < SEND_ROUNDS; r++) {
+		t0 = now();
+		for (i = 0; i < n / SEND_ROUNDS; i++) {
+			struct kbus_msg_id id;
+
+			if (ksock_send(fd, &hdr, &id))
+				die("send: %s", strerror(errno));
+			ksock_recv(listener, buf, sizeof(buf));
+		}
+		t1 = now();
+		if (r == 0 || t1 - t0 < best)
+			best = t1 - t0;
+	}
+	close(stuck);
+	for (i = 0; i < waiters; i++)
+		if (waitpid(pids[i], NULL, 0) < 0)
+			die("waitpid: %s", strerror(errno));
+	close(listener);
+	close(fd);
+	close(ready[0]);
+	close(ready[1]);
+	return (n / SEND_ROUNDS) / best;
+}
+
+static void bench_waiting(void)
+{
+	double none = traffic_beside(0), eight = traffic_beside(8);
+
+	printf("\nTraffic beside held-up senders (one announcement sent and read, 16 B,\n"
+	       "while N ALL_OR_WAIT sends wait for a listener that does not read)\n");
+	printf("%10s %12s %10s\n", "waiting", "msgs/s", "vs none");
+	printf("%10d %12.0f %10.2f\n", 0, none, 1.0);
+	printf("%10d %12.0f %10.2f\n", 8, eight, eight / none);
+	json_value("beside_msgs_no_waiters", none);
+	json_value("beside_msgs_8_waiters", eight);
+	json_value("beside_8_waiters_vs_none", eight / none);
+}
+
 /* ---- kernel memory ---- */
 
 static long slab_kib(void)
@@ -1077,7 +1176,7 @@ static void bench_memory(void)
 static int is_section(const char *name)
 {
 	static const char *const sections[] = { "rtt", "throughput", "bindings", "policy",
-						"memory" };
+						"waiting", "memory" };
 	unsigned int i;
 
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
@@ -1110,7 +1209,7 @@ int main(int argc, char **argv)
 				"  --quick         fewer iterations (a smoke run)\n"
 				"  --json FILE     also write the figures as JSON\n"
 				"  --bus N         use /dev/kbusN (default 0)\n"
-				"  --only SECTION  rtt, throughput, bindings, policy or memory\n");
+				"  --only SECTION  rtt, throughput, bindings, policy, waiting or memory\n");
 			return strcmp(argv[i], "--help") ? 2 : 0;
 		}
 	}
@@ -1129,6 +1228,8 @@ int main(int argc, char **argv)
 		bench_bindings();
 	if (!only || !strcmp(only, "policy"))
 		bench_policy();
+	if (!only || !strcmp(only, "waiting"))
+		bench_waiting();
 	if (!only || !strcmp(only, "memory"))
 		bench_memory();
 	if (json) {
