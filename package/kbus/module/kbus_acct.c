@@ -222,7 +222,7 @@ static void __kbus_uncharge(struct kbus_dev *dev, struct kbus_charge *c,
 	}
 	/* Room of bytes appeared: pending ALL_OR_WAIT sends may go now. */
 	if (wake) {
-		dev->budget_seq++;
+		WRITE_ONCE(dev->budget_seq, dev->budget_seq + 1);
 		kbus_wake_senders(dev, KBUS_WAIT_BUDGET, NULL);
 	}
 	spin_unlock(&dev->acct_lock);
