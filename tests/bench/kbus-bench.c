@@ -855,14 +855,44 @@ static void bench_throughput(void)
 #define SEND_ROUNDS 10
 #define CROWD_KSOCKS 10	/* the bindings are spread over this many Ksocks */
 
+/*
+ * The best of SEND_ROUNDS rounds of n / SEND_ROUNDS sends of hdr from fd
+ * (each read back by reader, unless it is -1), in seconds per round: so
+ * that other load on the machine (and the emulator's translation warm-up)
+ * counts as little as possible.
+ */
+static double best_round(int fd, struct kbus_message_header *hdr, int n,
+			 int reader)
+{
+	static char buf[4096];
+	double t0, t1, best = 0;
+	int i, r;
+
+	for (r = 0; r < SEND_ROUNDS; r++) {
+		t0 = now();
+		for (i = 0; i < n / SEND_ROUNDS; i++) {
+			struct kbus_msg_id id;
+
+			if (ksock_send(fd, hdr, &id))
+				die("send: %s", strerror(errno));
+			if (reader >= 0)
+				ksock_recv(reader, buf, sizeof(buf));
+		}
+		t1 = now();
+		if (r == 0 || t1 - t0 < best)
+			best = t1 - t0;
+	}
+	return best;
+}
+
 static double send_cost(int others, int wildcard)
 {
 	int n = quick ? 2000 : 20000;
 	struct kbus_message_header hdr;
 	int crowd[CROWD_KSOCKS], fd = ksock_open();
 	char name[64];
-	double t0, t1, best = 0;
-	int i, r;
+	double best;
+	int i;
 
 	/* spread over Ksocks: one Ksock binds at most kbus_max_ksock_bindings */
 	for (i = 0; i < CROWD_KSOCKS; i++)
@@ -872,24 +902,9 @@ static double send_cost(int others, int wildcard)
 			 i);
 		ksock_bind(crowd[i % CROWD_KSOCKS], name, 0);
 	}
-	/*
-	 * Nobody listens to the target: the cost is finding that out. The
-	 * best of several rounds, so that other load on the machine (and the
-	 * emulator's translation warm-up) counts as little as possible.
-	 */
+	/* Nobody listens to the target: the cost is finding that out. */
 	header(&hdr, "$.Bench.Target.Name", NULL, 0, 0);
-	for (r = 0; r < SEND_ROUNDS; r++) {
-		t0 = now();
-		for (i = 0; i < n / SEND_ROUNDS; i++) {
-			struct kbus_msg_id id;
-
-			if (ksock_send(fd, &hdr, &id))
-				die("send: %s", strerror(errno));
-		}
-		t1 = now();
-		if (r == 0 || t1 - t0 < best)
-			best = t1 - t0;
-	}
+	best = best_round(fd, &hdr, n, -1);
 	for (i = 0; i < CROWD_KSOCKS; i++)
 		close(crowd[i]);
 	close(fd);
@@ -977,25 +992,13 @@ static double policy_send_cost(int nrules)
 	int n = quick ? 2000 : 20000;
 	int fd = ksock_open(), listener = ksock_open();
 	struct kbus_message_header hdr;
-	double t0, t1, best = 0;
-	int i, r;
+	double best;
 
 	set_policy(fd, nrules);
 	ksock_max_messages(listener, 1);
 	ksock_bind(listener, "$.Bench.*", 0);
 	header(&hdr, "$.Bench.Target.Name", NULL, 0, 0);
-	for (r = 0; r < SEND_ROUNDS; r++) {
-		t0 = now();
-		for (i = 0; i < n / SEND_ROUNDS; i++) {
-			struct kbus_msg_id id;
-
-			if (ksock_send(fd, &hdr, &id))
-				die("send: %s", strerror(errno));
-		}
-		t1 = now();
-		if (r == 0 || t1 - t0 < best)
-			best = t1 - t0;
-	}
+	best = best_round(fd, &hdr, n, -1);
 	set_policy(fd, 0);
 	close(listener);
 	close(fd);
@@ -1059,10 +1062,9 @@ static double traffic_beside(int waiters)
 {
 	int n = quick ? 500 : 5000;
 	int stuck = ksock_open(), ready[2];
-	int fd, listener, i, r;
+	int fd, listener, i;
 	struct kbus_message_header hdr, fill;
-	double t0, t1, best = 0;
-	static char buf[4096];
+	double best;
 	pid_t pids[64];
 
 	if (pipe(ready))
@@ -1079,19 +1081,7 @@ static double traffic_beside(int waiters)
 		pids[i] = waiting_sender(stuck, ready[1]);
 	wait_ready(ready[0], waiters);
 	header(&hdr, "$.Bench.Beside", "sixteen bytes!!", 16, 0);
-	for (r = 0; r < SEND_ROUNDS; r++) {
-		t0 = now();
-		for (i = 0; i < n / SEND_ROUNDS; i++) {
-			struct kbus_msg_id id;
-
-			if (ksock_send(fd, &hdr, &id))
-				die("send: %s", strerror(errno));
-			ksock_recv(listener, buf, sizeof(buf));
-		}
-		t1 = now();
-		if (r == 0 || t1 - t0 < best)
-			best = t1 - t0;
-	}
+	best = best_round(fd, &hdr, n, listener);
 	close(stuck);
 	for (i = 0; i < waiters; i++)
 		if (waitpid(pids[i], NULL, 0) < 0)
