@@ -76,15 +76,19 @@ static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
 {
 	struct kbus_dev *dev = p->dev;
 	unsigned long size = kbus_msg_size(p->msg);
-	/* Seen before the queue, so that room made after it moves it. */
-	u32 room_seq = READ_ONCE(ks->room_seq);
+	/* Only a send that can go pending (-EAGAIN) needs the room counters. */
+	bool can_wait = p->msg->flags & KBUS_BIT_ALL_OR_WAIT;
+	u32 room_seq = 0, budget_seq = 0;
 	unsigned long bytes;
 	struct kbus_qentry *qe;
-	u32 budget_seq;
 	u64 used;
 	int err;
 
-	smp_rmb();	/* pairs with smp_wmb() in kbus_ksock_room() */
+	if (can_wait) {
+		/* Seen before the queue, so that room made after it moves it. */
+		room_seq = READ_ONCE(ks->room_seq);
+		smp_rmb();	/* pairs with smp_wmb() in kbus_ksock_room() */
+	}
 	bytes = kbus_ksock_queued_bytes(ks) + ks->reserved_bytes + size;
 	used = (u64)kbus_ksock_count(ks) + ks->num_outstanding;
 	kbus_plan_touch(p, ks);
@@ -102,7 +106,8 @@ static int kbus_plan_copy(struct kbus_plan *p, struct kbus_ksock *ks,
 			       (p->closing ? __GFP_NOFAIL : 0));
 	if (!qe)
 		return -ENOMEM;
-	budget_seq = READ_ONCE(dev->budget_seq);
+	if (can_wait)
+		budget_seq = READ_ONCE(dev->budget_seq);
 	err = kbus_charge(dev, &qe->charge, ks->user, p->actor, size, false);
 	if (err) {
 		kbus_qentry_free(dev, qe);
