@@ -36,8 +36,10 @@ static int quick;
 static const char *only;
 static FILE *json;
 static int json_first = 1;
-/* System calls made by this process (counted by the helpers below; the
- * throughput section reports them per message). */
+/*
+ * System calls made by this process (counted by the helpers below; the
+ * throughput section reports them per message).
+ */
 static unsigned long long nsys;
 
 static void die(const char *fmt, ...)
