@@ -62,68 +62,79 @@ static enum kbus_match kbus_name_match_kind(const char *name, u32 len)
 
 /*
  * The name index: a resizable hash table (rhashtable) of the name strings
- * bound on a device. Names are hashed with siphash under a key chosen at
- * random when the module loads, so nobody can choose names that collide.
- * The hash of a name is chained level by level:
- *
- *	H("$")      = siphash(0)
- *	H(p "." w)  = siphash(H(p), siphash(w))
- *	H(p ".*")   = siphash(H(p), '*', 0),  H(p ".%") = siphash(H(p), '%', 0)
- *
- * so that kbus_match() hashes every prefix of a message name, and each
- * prefix plus "*" or "%", in one pass over the name.
+ * bound on a device. A name string is hashed with SipHash-1-3 (the variant
+ * the kernel's hsiphash() uses for hash tables on 64-bit) under a key
+ * chosen at random when the module loads, so nobody can choose names that
+ * collide. The hash is computed as a stream over the name's bytes, so that
+ * kbus_cover_keys() gets the hash of every prefix plus "*" or "%" from one
+ * pass over a message name: at each dot it finishes a copy of the state.
  */
 static siphash_key_t kbus_name_key __read_mostly;
-static u64 kbus_root_hash __read_mostly;
 
 int kbus_names_init(void)
 {
 	get_random_bytes(&kbus_name_key, sizeof(kbus_name_key));
-	kbus_root_hash = siphash_1u64(0, &kbus_name_key);
 	return 0;
 }
 
-static u64 kbus_hash_word(u64 prefix, const char *word, u32 len)
+/* SipHash-1-3 over a stream of bytes. */
+struct kbus_sip {
+	u64 v0, v1, v2, v3;
+	u64 word;	/* the bytes of the current 8-byte word, little-endian */
+	u32 len;	/* bytes taken so far */
+};
+
+static __always_inline void kbus_sip_init(struct kbus_sip *s)
 {
-	return siphash_2u64(prefix, siphash(word, len, &kbus_name_key),
-			    &kbus_name_key);
+	s->v0 = SIPHASH_CONST_0 ^ kbus_name_key.key[0];
+	s->v1 = SIPHASH_CONST_1 ^ kbus_name_key.key[1];
+	s->v2 = SIPHASH_CONST_2 ^ kbus_name_key.key[0];
+	s->v3 = SIPHASH_CONST_3 ^ kbus_name_key.key[1];
+	s->word = 0;
+	s->len = 0;
 }
 
-static u64 kbus_hash_wild(u64 prefix, char last)
+static __always_inline void kbus_sip_byte(struct kbus_sip *s, u8 c)
 {
-	return siphash_3u64(prefix, (u8)last, 0, &kbus_name_key);
+	s->word |= (u64)c << (8 * (s->len & 7));
+	if ((++s->len & 7) == 0) {
+		s->v3 ^= s->word;
+		SIPHASH_PERMUTATION(s->v0, s->v1, s->v2, s->v3);
+		s->v0 ^= s->word;
+		s->word = 0;
+	}
 }
 
-static u32 kbus_hash_fold(u64 hash)
+/* The hash of what s has taken, then last (if not 0); s is not changed. */
+static __always_inline u32 kbus_sip_final(const struct kbus_sip *s, char last)
 {
-	return (u32)hash ^ (u32)(hash >> 32);
+	struct kbus_sip t = *s;
+	u64 b, h;
+
+	if (last)
+		kbus_sip_byte(&t, last);
+	b = ((u64)t.len << 56) | t.word;
+	t.v3 ^= b;
+	SIPHASH_PERMUTATION(t.v0, t.v1, t.v2, t.v3);
+	t.v0 ^= b;
+	t.v2 ^= 0xff;
+	SIPHASH_PERMUTATION(t.v0, t.v1, t.v2, t.v3);
+	SIPHASH_PERMUTATION(t.v0, t.v1, t.v2, t.v3);
+	SIPHASH_PERMUTATION(t.v0, t.v1, t.v2, t.v3);
+	h = t.v0 ^ t.v1 ^ t.v2 ^ t.v3;
+	return (u32)h ^ (u32)(h >> 32);
 }
 
 /* The index hash of a name string (any bytes: REPLIER queries are raw). */
 u32 kbus_name_hash(const char *name, u32 len)
 {
-	u32 body = len, start = 2, i;
-	char last = 0;
-	u64 hash;
+	struct kbus_sip s;
+	u32 i;
 
-	if (len < 3 || name[0] != '$' || name[1] != '.')
-		return kbus_hash_fold(siphash(name, len, &kbus_name_key));
-	if (kbus_is_wildcard_end(name, len)) {
-		body = len - 2;
-		last = name[len - 1];
-	}
-	hash = kbus_root_hash;
-	for (i = start; i < body; i++) {
-		if (name[i] == '.') {
-			hash = kbus_hash_word(hash, name + start, i - start);
-			start = i + 1;
-		}
-	}
-	if (body > start)
-		hash = kbus_hash_word(hash, name + start, body - start);
-	if (last)
-		hash = kbus_hash_wild(hash, last);
-	return kbus_hash_fold(hash);
+	kbus_sip_init(&s);
+	for (i = 0; i < len; i++)
+		kbus_sip_byte(&s, name[i]);
+	return kbus_sip_final(&s, 0);
 }
 
 static u32 kbus_key_hashfn(const void *data, u32 len, u32 seed)
@@ -279,22 +290,21 @@ u32 kbus_cover_keys(const char *name, u32 len, struct kbus_name_key *keys)
 {
 	bool wild = kbus_is_wildcard_end(name, len);
 	u32 scan = wild ? len - 1 : len;	/* keeps the dot before a wildcard */
-	u64 hash = kbus_root_hash, last_hash = 0;
-	u32 i, n = 0, front = 0, start = 2, last_dot = 0;
+	u32 i, n = 0, front, last_dot = 0;
+	struct kbus_sip s, at_last_dot;
 
-	for (i = 1; i < scan; i++) {
+	kbus_sip_init(&s);
+	at_last_dot = s;
+	for (i = 0; i < scan; i++) {
+		kbus_sip_byte(&s, name[i]);
 		if (name[i] != '.')
 			continue;
-		if (i > 1) {
-			hash = kbus_hash_word(hash, name + start, i - start);
-			start = i + 1;
-		}
 		keys[n++] = (struct kbus_name_key){
 			.prefix = name, .plen = i + 1, .last = '*',
-			.hash = kbus_hash_fold(kbus_hash_wild(hash, '*')),
+			.hash = kbus_sip_final(&s, '*'),
 		};
 		last_dot = i;
-		last_hash = hash;
+		at_last_dot = s;
 	}
 	/* Deepest first. */
 	for (i = 0; i < n / 2; i++)
@@ -304,14 +314,13 @@ u32 kbus_cover_keys(const char *name, u32 len, struct kbus_name_key *keys)
 	front = wild ? 1 : 2;
 	memmove(keys + front, keys, n * sizeof(*keys));
 	if (!wild) {
-		hash = kbus_hash_word(hash, name + start, len - start);
 		keys[0] = (struct kbus_name_key){
-			.prefix = name, .plen = len, .hash = kbus_hash_fold(hash),
+			.prefix = name, .plen = len, .hash = kbus_sip_final(&s, 0),
 		};
 	}
 	keys[front - 1] = (struct kbus_name_key){
 		.prefix = name, .plen = last_dot + 1, .last = '%',
-		.hash = kbus_hash_fold(kbus_hash_wild(last_hash, '%')),
+		.hash = kbus_sip_final(&at_last_dot, '%'),
 	};
 	return n + front;
 }
