@@ -300,6 +300,36 @@ def test_status_reply_frees_the_reservation(ksock: KsockFactory) -> None:
     asker.send_msg(Request("$.Req.Q"))  # no ENOLCK
 
 
+def test_answered_requests_leave_their_reservations_to_the_next_ones(
+    ksock: KsockFactory,
+) -> None:
+    """A requester keeps the answer reservations of its answered requests
+    for its next ones: between requests it holds no bytes, and a request
+    sent on a reused reservation still gets its status answer (of any
+    length) when its replier lets it go."""
+    asker, replier = _pair(ksock)
+    for i in range(20):
+        req_id = asker.send_msg(Request("$.Req.Q", b"%d" % i))
+        replier.send_msg(reply_to(util.one_msg(replier), b"ok"))
+        answer = util.one_msg(asker)
+        assert answer.in_reply_to == req_id and answer.data == b"ok"
+        assert util.device_bytes_held() == (0, 0)
+
+    req_id = asker.send_msg(Request("$.Req.Q"))
+    replier.unbind("$.Req.Q", replier=True)
+    status = util.one_msg(asker)
+    _assert_status(
+        status, raw.NAME_UNBOUND, asker.ksock_id(), replier.ksock_id(), req_id
+    )
+    replier.bind("$.Req.Q", replier=True)
+    req_id = asker.send_msg(Request("$.Req.Q"))
+    replier_id = replier.ksock_id()
+    replier.close()
+    status = util.one_msg(asker)
+    _assert_status(status, raw.NAME_GONEAWAY, asker.ksock_id(), replier_id, req_id)
+    assert util.device_bytes_held() == (0, 0)
+
+
 # --------------------------------------------------------------------------
 # Repliers killed mid-request
 

@@ -407,6 +407,7 @@ static int kbus_open(struct inode *inode, struct file *file)
 	spin_lock_init(&ks->qlock);
 	INIT_LIST_HEAD(&ks->outstanding);
 	INIT_LIST_HEAD(&ks->owed);
+	INIT_LIST_HEAD(&ks->spare_reqs);
 	INIT_LIST_HEAD(&ks->send_list);
 	init_waitqueue_head(&ks->read_wait);
 	init_waitqueue_head(&ks->write_wait);

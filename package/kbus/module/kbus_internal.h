@@ -217,6 +217,9 @@ struct kbus_req_key {
 	u32 serial_num;
 };
 
+/* Answered requests a Ksock keeps for its next ones (kbus_requests.c). */
+#define KBUS_SPARE_REQS	4
+
 struct kbus_req {
 	struct rhash_head hnode;	/* dev->requests */
 	struct rcu_head rcu;
@@ -324,6 +327,8 @@ struct kbus_ksock {
 	struct list_head owed;		/* kbus_req it popped, unanswered */
 	u32 num_owed;
 	u32 max_owed;
+	struct list_head spare_reqs;	/* answered kbus_req kept for reuse */
+	u32 num_spare_reqs;
 	struct kbus_msg_id last_msg_id_sent;
 	bool only_once;
 	bool batch_read;		/* read() returns whole messages (io_lock) */
@@ -492,6 +497,7 @@ int kbus_requests_init(struct kbus_dev *dev);
 void kbus_requests_exit(struct kbus_dev *dev);
 struct kbus_req *kbus_req_new(struct kbus_ksock *requester);
 void kbus_req_free(struct kbus_dev *dev, struct kbus_req *req);
+void kbus_req_drop(struct kbus_ksock *ks, struct kbus_req *req);
 int kbus_req_accept(struct kbus_req *req, struct kbus_msg_id id);
 void kbus_req_unaccept(struct kbus_req *req);
 void kbus_req_commit(struct kbus_req *req);

@@ -6,7 +6,10 @@
  * status message KBUS makes when the replier cannot or will not answer.
  * The status message, its queue entry and their bytes are reserved when
  * the request is accepted (struct kbus_req), so giving the answer never
- * allocates and never fails.
+ * allocates and never fails. A request answered by its Reply leaves its
+ * reservation (unused, its bytes given back) to its requester, which keeps
+ * up to KBUS_SPARE_REQS of them for its next requests: a requester that
+ * waits for each answer allocates nothing per request.
  *
  * An accepted request is found by (requester, id) in a hash table of the
  * device, so answering, and a replier that leaves owing many answers, cost
@@ -63,6 +66,67 @@ static unsigned long kbus_req_reserve_bytes(void)
 }
 
 /*
+ * Keep the request req of ks, done with and unused, as a spare (its status
+ * message and queue entry untouched); false if ks keeps enough already.
+ * Its reserved bytes go back: a spare holds memory (counted in the memory
+ * cgroup of whoever allocated it) but no share of the byte budgets.
+ */
+static bool kbus_req_keep_spare(struct kbus_dev *dev, struct kbus_ksock *ks,
+				struct kbus_req *req)
+{
+	struct kbus_qentry *qe = req->status;
+
+	lockdep_assert_held(&dev->lock);
+	if (!qe || ks->closing || req->hashed ||
+	    ks->num_spare_reqs >= KBUS_SPARE_REQS)
+		return false;
+	ks->reserved_bytes -= qe->charge.bytes;
+	kbus_uncharge(dev, &qe->charge);
+	req->requester = NULL;
+	req->replier = NULL;
+	req->queued = false;
+	INIT_LIST_HEAD(&req->owed_list);
+	list_add(&req->out_list, &ks->spare_reqs);
+	ks->num_spare_reqs++;
+	return true;
+}
+
+/* Free the spare requests of ks (it closes). */
+static void kbus_req_free_spares(struct kbus_dev *dev, struct kbus_ksock *ks)
+{
+	struct kbus_req *req, *tmp;
+
+	lockdep_assert_held(&dev->lock);
+	list_for_each_entry_safe(req, tmp, &ks->spare_reqs, out_list) {
+		list_del(&req->out_list);
+		kbus_qentry_free(dev, req->status);
+		kfree(req);	/* never indexed since it became a spare */
+	}
+	ks->num_spare_reqs = 0;
+}
+
+/* Reserve the answer of a request of requester in a spare, if it has one. */
+static struct kbus_req *kbus_req_from_spare(struct kbus_ksock *requester,
+					    unsigned long bytes)
+{
+	struct kbus_dev *dev = requester->dev;
+	struct kbus_req *req;
+	int err;
+
+	req = list_first_entry(&requester->spare_reqs, struct kbus_req,
+			       out_list);
+	err = kbus_charge(dev, &req->status->charge, requester->user,
+			  requester->user->uid, bytes, false);
+	if (err)
+		return ERR_PTR(err == -EDQUOT ? -ENOLCK : err);
+	list_del_init(&req->out_list);
+	requester->num_spare_reqs--;
+	req->requester = requester;
+	requester->reserved_bytes += bytes;
+	return req;
+}
+
+/*
  * A request of requester, with its answer reserved. -ENOLCK when the
  * requester's queue (kbus_max_ksock_bytes) or user cannot hold the
  * reservation: only the requester can make room (spec 8.1 step 4).
@@ -79,6 +143,8 @@ struct kbus_req *kbus_req_new(struct kbus_ksock *requester)
 	if (kbus_ksock_queued_bytes(requester) + requester->reserved_bytes + bytes >
 	    READ_ONCE(kbus_max_ksock_bytes))
 		return ERR_PTR(-ENOLCK);
+	if (requester->num_spare_reqs)
+		return kbus_req_from_spare(requester, bytes);
 
 	req = kzalloc(sizeof(*req), GFP_KERNEL_ACCOUNT);
 	qe = kbus_qentry_alloc(GFP_KERNEL_ACCOUNT);
@@ -131,6 +197,13 @@ void kbus_req_free(struct kbus_dev *dev, struct kbus_req *req)
 		rhashtable_remove_fast(&dev->requests, &req->hnode,
 				       kbus_req_params);
 	kfree_rcu(req, rcu);
+}
+
+/* The request ks was writing was not sent: keep it as a spare, or free it. */
+void kbus_req_drop(struct kbus_ksock *ks, struct kbus_req *req)
+{
+	if (req && !kbus_req_keep_spare(ks->dev, ks, req))
+		kbus_req_free(ks->dev, req);
 }
 
 static void kbus_req_maybe_free(struct kbus_dev *dev, struct kbus_req *req)
@@ -226,13 +299,17 @@ static void kbus_req_detach_replier(struct kbus_req *req)
  */
 void kbus_req_answered(struct kbus_req *req, struct kbus_ksock *by)
 {
+	struct kbus_ksock *requester = req->requester;
 	struct kbus_dev *dev = by->dev;
 
 	lockdep_assert_held(&dev->lock);
-	kbus_req_unreserve(dev, req);
 	kbus_req_detach_requester(dev, req, true);
 	if (req->replier == by)
 		kbus_req_detach_replier(req);
+	if (!req->queued && !req->replier &&
+	    kbus_req_keep_spare(dev, requester, req))
+		return;
+	kbus_req_unreserve(dev, req);
 	kbus_req_maybe_free(dev, req);
 }
 
@@ -344,6 +421,7 @@ void kbus_requests_close_requester(struct kbus_ksock *ks)
 
 	lockdep_assert_held(&dev->lock);
 	WARN_ON(!ks->closing);
+	kbus_req_free_spares(dev, ks);
 	list_for_each_entry_safe(req, tmp, &ks->outstanding, out_list) {
 		kbus_req_unreserve(dev, req);
 		/* Left indexed while its replier may still answer it. */

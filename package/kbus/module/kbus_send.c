@@ -587,7 +587,7 @@ void kbus_end_sending(struct kbus_ksock *ks)
 {
 	lockdep_assert_held(&ks->dev->lock);
 	kbus_sending_end(ks);
-	kbus_req_free(ks->dev, ks->wr.req);
+	kbus_req_drop(ks, ks->wr.req);
 	ks->wr.req = NULL;
 	kbus_wstate_reset(ks);
 }
