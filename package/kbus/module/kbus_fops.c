@@ -645,8 +645,10 @@ static u32 kbus_start_read(struct kbus_ksock *ks, struct kbus_qentry *qe)
 
 /*
  * NEXTMSG (spec 6.7): pop the next message and make it the one to read.
- * A plain message is taken under the Ksock's own locks only; a request to
- * answer, or one with set-aside events behind it, under dev->lock too.
+ * A plain message, or the answer that there is none, is taken under the
+ * Ksock's own locks only (listeners that read until NEXTMSG says "none" do
+ * not queue on the device lock behind senders); a request to answer, or a
+ * message with set-aside events behind it, under dev->lock too.
  */
 static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 {
@@ -665,6 +667,11 @@ static int kbus_ioc_nextmsg(struct kbus_ksock *ks, u32 __user *argp)
 		mutex_unlock(&ks->io_lock);
 		kbus_ksock_room(ks);
 		return put_user(len, argp) ? -EFAULT : 1;
+	}
+	/* Nothing queued or set aside: no message, without the device lock. */
+	if (!kbus_ksock_count(ks) && !READ_ONCE(ks->num_setaside)) {
+		mutex_unlock(&ks->io_lock);
+		return put_user(0, argp) ? -EFAULT : 0;
 	}
 
 	if (mutex_lock_interruptible(&dev->lock)) {
