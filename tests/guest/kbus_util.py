@@ -150,6 +150,13 @@ def binding_line(dev: int, ksock_id: int, pid: int, replier: bool, name: str) ->
 # Module and device nodes
 
 
+def sanitizer_kernel() -> bool:
+    """Running on one of the project's debug kernels (KASAN: release
+    ``*-kbus-debug``, KCSAN: ``*-kbus-kcsan``; tests/debug/kernel-*.config),
+    where every access is checked and timings mean nothing."""
+    return "-kbus-" in os.uname().release
+
+
 def module_loaded() -> bool:
     return os.path.isdir("/sys/module/kbus") and os.path.exists(STATS_PATH)
 
