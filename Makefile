@@ -112,7 +112,7 @@ help:
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
 	@echo '                    (RIG_ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select;'
 	@echo '                    JUNIT_DIR=dir  also JUnit XML there: rig-ARCH.xml, image-BOARD.xml,'
-	@echo '                    each guest test a testcase)'
+	@echo '                    each guest test a testcase; console logs in out/rig/ARCH/log/)'
 	@echo '  make test-debug   build the two x86_64 debug kernels (once, cached) and run the'
 	@echo '                    conformance suite and the fuzzer on each: test-debug-kasan, then'
 	@echo '                    test-debug-kcsan; fails on any kernel bug report of either'
@@ -180,15 +180,17 @@ endif
 # --- tests -------------------------------------------------------------------------
 # the rig architectures `make test` runs, in turn
 RIG_TEST_ARCHES := $(or $(RIG_ARCH),$(ARCHES))
-# One host pytest run per architecture, each against its labgrid environment;
-# fails if any fails.
+# One host pytest run per architecture, each against its labgrid environment,
+# labgrid's logs (the guest's console) in out/rig/ARCH/log/; fails if any fails.
 test: $(SETUP_DONE)
 	@status=0; \
 	for a in $(RIG_TEST_ARCHES); do \
 		echo "=== rig $$a ==="; \
 		if $(MAKE) --no-print-directory rig RIG_ARCH=$$a; then \
-			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml \
+			log=$(OUT)/rig/$$a/log; rm -rf $$log && mkdir -p $$log; \
+			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml --lg-log=$$log \
 				$(call junit_args,rig-$$a) $(PYTEST_ARGS) || status=1; \
+			echo "rig $$a: console log in $$log/"; \
 			$(call junit_merge,rig-$$a) || status=1; \
 		else \
 			echo "rig $$a: build failed" >&2; status=1; \
