@@ -29,11 +29,19 @@ CMD ?=
 SHARE ?=
 TIMEOUT ?=
 PYTEST_ARGS ?=
-# JUNIT_DIR=dir: `make test` and `make test-image` also write JUnit XML there
-# (rig-ARCH.xml, image-BOARD.xml)
+# JUNIT_DIR=dir: `make test`, `make test-debug-*` and `make test-image` also
+# write JUnit XML there (rig-ARCH.xml, debug-NAME.xml, image-BOARD.xml), one
+# testcase per guest test: the guest's pytest writes its own XML through the
+# share into GUEST_JUNIT/NAME/ (in the repository, which the guest sees at
+# /mnt/share), and tests/junit_merge.py merges it into the host's.
 JUNIT_DIR ?=
+GUEST_JUNIT := out/junit-guest
 space := $(subst ,, )
-junit_args = $(if $(JUNIT_DIR),--junitxml="$(abspath $(JUNIT_DIR))/$(1).xml" -o junit_suite_name=$(1))
+junit_args = $(if $(JUNIT_DIR),--junitxml="$(abspath $(JUNIT_DIR))/$(1).xml" -o junit_suite_name=$(1) \
+	--guest-junit-dir=$(GUEST_JUNIT)/$(1))
+# a shell command (status 0 without JUNIT_DIR)
+junit_merge = $(if $(JUNIT_DIR),$(VENV)/bin/python tests/junit_merge.py \
+	"$(abspath $(JUNIT_DIR))/$(1).xml" $(GUEST_JUNIT)/$(1),true)
 
 RIG_RUN := tests/rig-run
 SETUP_DONE := $(VENV)/.setup-done
@@ -103,7 +111,8 @@ help:
 	@echo '  make setup        install host tools (apt, as root) and the venv .venv/'
 	@echo '  make test         build the rig and run all tests on x86_64, then armhf'
 	@echo '                    (RIG_ARCH=x86_64|armhf for one; PYTEST_ARGS="-k NAME" to select;'
-	@echo '                    JUNIT_DIR=dir  also JUnit XML there: rig-ARCH.xml, image-BOARD.xml)'
+	@echo '                    JUNIT_DIR=dir  also JUnit XML there: rig-ARCH.xml, image-BOARD.xml,'
+	@echo '                    each guest test a testcase; console logs in out/rig/ARCH/log/)'
 	@echo '  make test-debug   build the two x86_64 debug kernels (once, cached) and run the'
 	@echo '                    conformance suite and the fuzzer on each: test-debug-kasan, then'
 	@echo '                    test-debug-kcsan; fails on any kernel bug report of either'
@@ -171,15 +180,18 @@ endif
 # --- tests -------------------------------------------------------------------------
 # the rig architectures `make test` runs, in turn
 RIG_TEST_ARCHES := $(or $(RIG_ARCH),$(ARCHES))
-# One host pytest run per architecture, each against its labgrid environment;
-# fails if any fails.
+# One host pytest run per architecture, each against its labgrid environment,
+# labgrid's logs (the guest's console) in out/rig/ARCH/log/; fails if any fails.
 test: $(SETUP_DONE)
 	@status=0; \
 	for a in $(RIG_TEST_ARCHES); do \
 		echo "=== rig $$a ==="; \
 		if $(MAKE) --no-print-directory rig RIG_ARCH=$$a; then \
-			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml \
+			log=$(OUT)/rig/$$a/log; rm -rf $$log && mkdir -p $$log; \
+			$(VENV)/bin/python -m pytest tests --lg-env tests/env/rig-$$a.yaml --lg-log=$$log \
 				$(call junit_args,rig-$$a) $(PYTEST_ARGS) || status=1; \
+			echo "rig $$a: console log in $$log/"; \
+			$(call junit_merge,rig-$$a) || status=1; \
 		else \
 			echo "rig $$a: build failed" >&2; status=1; \
 		fi; \

@@ -309,8 +309,10 @@ test-image: $(SETUP_DONE)
 			"(BOARD=$(subst $(space), or ,$(TEST_IMAGE_BOARDS)))" >&2; \
 		exit 2; }
 	$(MAKE) --no-print-directory image $(TEST_IMAGE_NEEDS_$(BOARD))
-	$(TEST_IMAGE_LG_VARS) \
+	status=0; $(TEST_IMAGE_LG_VARS) \
 		$(VENV)/bin/python -m pytest $(TEST_IMAGE_TESTS_$(BOARD)) --lg-env $(TEST_IMAGE_ENV_$(BOARD)) \
-		$(call junit_args,image-$(BOARD)) $(PYTEST_ARGS)
+		$(call junit_args,image-$(BOARD)) $(PYTEST_ARGS) || status=1; \
+	$(call junit_merge,image-$(BOARD)) || status=1; \
+	exit $$status
 
 FORCE:

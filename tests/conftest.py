@@ -13,7 +13,11 @@ Run with an environment: `pytest tests --lg-env tests/env/rig-x86_64.yaml`
   (armhf is slower), returning (output, exit status);
 * `run_guest_pytest`: run the guest's pytest on a file under tests/guest/
   (as /mnt/share/tests/guest/...), returning (output, exit status); the
-  option --guest-args='-k NAME' passes arguments on to it.
+  option --guest-args='-k NAME' passes arguments on to it, and with
+  --guest-junit-dir=DIR (a folder of this repository, e.g.
+  out/junit-guest/rig-x86_64: the guest writes there through the share) the
+  guest's pytest writes its JUnit XML, DIR/test_x.xml for test_x.py, which
+  tests/junit_merge.py merges into the host's (`make test JUNIT_DIR=...`).
 
 The same tests run on the STB image (tests/env/image-qemu.yaml, `make
 test-image`) and on a real board (tests/env/board-example.yaml).  Options of
@@ -35,6 +39,7 @@ tests/guest/ holds the guest's own tests: the host never collects them.
 from __future__ import annotations
 
 import shlex
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
         help="extra arguments for the guest's pytest, e.g. --guest-args='-k test_open -x'",
     )
+    parser.addoption(
+        "--guest-junit-dir",
+        default="",
+        metavar="DIR",
+        help="a folder of this repository (emptied first) where the guest's pytest writes "
+        "its JUnit XML, one file per guest file (tests/junit_merge.py merges them)",
+    )
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,8 +72,30 @@ GUEST_SHARE = "/mnt/share"
 GUEST_SETUP = "rig-setup --share --load"
 GUEST_PYTEST_TIMEOUT = 600.0  # seconds per guest test file on x86_64
 
+# the guest's JUnit XML of one file, in the guest, before it is copied to the share
+GUEST_JUNIT_TMP = "/tmp/kbus-guest-junit.xml"
+
 GuestRun = Callable[..., tuple[str, int]]
 GuestPytest = Callable[..., tuple[str, int]]
+
+
+def guest_junit_dir(config: pytest.Config) -> Path | None:
+    """--guest-junit-dir as a path relative to the repository (None: not set)."""
+    value = str(config.getoption("--guest-junit-dir"))
+    if not value:
+        return None
+    path = (REPO / value).resolve()
+    if not path.is_relative_to(REPO) or path == REPO:
+        raise pytest.UsageError(f"--guest-junit-dir {value}: not a folder in {REPO}")
+    return path.relative_to(REPO)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # no guest XML of an earlier run is merged into this one's
+    rel = guest_junit_dir(session.config)
+    if rel is not None:
+        shutil.rmtree(REPO / rel, ignore_errors=True)
+        (REPO / rel).mkdir(parents=True)
 
 
 @pytest.fixture(scope="session")
@@ -130,10 +164,16 @@ def run_guest_pytest(
     out), after making sure the rig is ready (share mounted, kbus loaded: an
     earlier file may have unloaded it) with the target's `guest_setup`, and
     with its `guest_pythonpath` as PYTHONPATH when it has one.
+
+    With --guest-junit-dir=DIR, the guest's pytest writes JUnit XML to the
+    guest's /tmp, copied afterwards to /mnt/share/DIR/test_x.xml; a share the
+    guest cannot write to (a read-only NFS export, another folder) only
+    means no XML: tests/junit_merge.py then keeps the file's host testcase.
     """
     setup = target_option(target, "guest_setup", GUEST_SETUP)
     pythonpath = target_option(target, "guest_pythonpath")
     env = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath else ""
+    junit_dir = guest_junit_dir(request.config)
 
     def run(path: str, *args: str, timeout: float = GUEST_PYTEST_TIMEOUT) -> tuple[str, int]:
         rel = Path(path)
@@ -142,12 +182,22 @@ def run_guest_pytest(
         guest_path = shlex.quote(f"{GUEST_SHARE}/{rel.as_posix()}")
         words = [*shlex.split(request.config.getoption("--guest-args")), *args]
         extra = " ".join(shlex.quote(a) for a in words)
+        junit = f"--junitxml={GUEST_JUNIT_TMP} " if junit_dir is not None else ""
         cmd = (
             f"{setup} >/dev/null && "
             f"cd {GUEST_SHARE}/tests/guest && "
             f"{env}PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -p no:cacheprovider "
-            f"--confcutdir=. --color=no -rfEs {guest_path} {extra} 2>&1"
+            f"--confcutdir=. --color=no -rfEs {junit}{guest_path} {extra} 2>&1"
         )
+        if junit_dir is not None:
+            (REPO / junit_dir / f"{rel.stem}.xml").unlink(missing_ok=True)
+            xml = shlex.quote(f"{GUEST_SHARE}/{junit_dir.as_posix()}/{rel.stem}.xml")
+            # the status stays pytest's (or the set-up's); a failed copy is silent
+            cmd = (
+                f"rm -f {GUEST_JUNIT_TMP} && {{ {cmd}; kbus_rc=$?; "
+                f"cp {GUEST_JUNIT_TMP} {xml} 2>/dev/null; rm -f {GUEST_JUNIT_TMP}; "
+                f"(exit $kbus_rc); }}"
+            )
         return guest_run(cmd, timeout=timeout)
 
     return run

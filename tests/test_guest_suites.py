@@ -4,7 +4,10 @@
 The list of files is taken when this module is imported; with none, nothing
 is collected from here.  A failure shows the guest's pytest output.  A file
 the guest skips as a whole (e.g. test_micropython.py on an image without
-MicroPython) is a skip here too, with the guest's reason.
+MicroPython) is a skip here too, with the guest's reason.  With
+``--guest-junit-dir`` (``make test JUNIT_DIR=...``) the guest's pytest also
+writes JUnit XML, which tests/junit_merge.py merges into the host's: there,
+each guest test is a testcase of its own (classname ``guest.test_x``).
 
 ``KBUS_GUEST_SKIP`` (space-separated file names, set by ``make test-debug*``)
 skips files, with that reason: the debug kernels run the files that are

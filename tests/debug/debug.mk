@@ -137,6 +137,7 @@ test-debug-$(1): $$(SETUP_DONE)
 		$$(VENV)/bin/python -m pytest $$(DEBUG_TESTS) --lg-env tests/env/rig-$(DEBUG_NAME_$(1)).yaml \
 		--lg-log=$$$$log $$(call junit_args,debug-$(DEBUG_NAME_$(1))) $$(PYTEST_ARGS) || status=1; \
 	echo "test-debug-$(1): console log in $$$$log/"; \
+	$$(call junit_merge,debug-$(DEBUG_NAME_$(1))) || status=1; \
 	$$(VENV)/bin/python $$(DEBUG_DIR)/check_kernel_log.py $$$$log/console_* || status=1; \
 	echo "test-debug-$(1): $(DEBUG_NAME_$(1)) $$$$(($$$$(date +%s) - start)) s, $$$$([ $$$$status = 0 ] && echo passed || echo FAILED)"; \
 	exit $$$$status

@@ -5,8 +5,9 @@ Every command they run must be `make` with goals and variables this
 Makefile knows (so a workstation runs exactly what CI runs), every board of
 their matrix must have a defconfig, the boards booted are exactly those
 `make test-image` knows (a TEST_IMAGE_ENV_BOARD variable: the QEMU images),
-and the test steps write JUnit XML.  The make database comes from `make -pnq
-.DEFAULT`, which runs no recipe.
+and the test steps write JUnit XML, which the rig job publishes with the
+rigs' console logs, also when a test failed.  The make database comes from
+`make -pnq .DEFAULT`, which runs no recipe.
 """
 
 from __future__ import annotations
@@ -168,3 +169,27 @@ def test_test_steps_write_junit(target: str) -> None:
     assert {w.split()[0] for w, _ in runs} == {"ci.yml", ".gitlab-ci.yml"}
     for where, command in runs:
         assert "JUNIT_DIR=out/junit" in shlex.split(command), where
+
+
+# where `make test` has labgrid write each rig's logs (the Makefile's test recipe)
+RIG_LOG = "$(OUT)/rig/$$a/log"
+RIG_LOG_GLOB = "out/rig/*/log"
+
+
+def test_make_test_writes_the_published_logs() -> None:
+    recipe = (REPO / "Makefile").read_text()
+    assert f"log={RIG_LOG};" in recipe
+    assert "--lg-log=$$log" in recipe
+
+
+def test_rig_tests_publish_junit_and_logs_also_on_failure() -> None:
+    steps = github_jobs()["rig-tests"]["steps"]
+    uploads = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    paths = {str(s["with"]["path"]).rstrip("/") for s in uploads}
+    assert paths == {"out/junit/*.xml", RIG_LOG_GLOB}
+    for step in uploads:
+        assert step.get("if") == "${{ !cancelled() }}", step["name"]
+    artifacts = gitlab_jobs()["rig-tests"]["artifacts"]
+    assert artifacts["when"] == "always"
+    assert {p.rstrip("/") for p in artifacts["paths"]} == {"out/junit", RIG_LOG_GLOB}
+    assert artifacts["reports"]["junit"] == "out/junit/*.xml"
