@@ -8,9 +8,12 @@ ping-pong floor that kbus-bench measured in the same run.
         guest has it, MicroPython; print a table; merge the figures into
         FILE (kbus-bench's JSON), whose 16-byte pipe ping-pong p50 is the
         floor: py_rtt_vs_pipe (target <= 3) and upy_rtt_vs_pipe
-    py_rtt.py replier NAME COUNT SIZE      (either interpreter) answer COUNT
+    py_rtt.py replier NAME COUNT SIZE [DEVICE]
+                                           (either interpreter) answer COUNT
                                             requests on NAME with SIZE bytes
-    py_rtt.py requester NAME COUNT SIZE    (either interpreter) COUNT timed
+                                            (on /dev/kbusDEVICE, default 0)
+    py_rtt.py requester NAME COUNT SIZE [DEVICE]
+                                           (either interpreter) COUNT timed
                                             round trips; prints p50 and p99 (us)
     py_rtt.py micro                        the message core's costs (us):
                                             build a Request, parse a message,
@@ -62,9 +65,9 @@ def percentile(values: list[int], p: float) -> int:
     return ordered[int(p / 100.0 * (len(ordered) - 1) + 0.5)]
 
 
-def replier(name: str, count: int, size: int) -> None:
+def replier(name: str, count: int, size: int, device: int = 0) -> None:
     data = b"r" * size
-    with Ksock(0) as k:
+    with Ksock(device) as k:
         k.bind(name, True)
         print("ready")
         sys.stdout.flush()
@@ -72,10 +75,10 @@ def replier(name: str, count: int, size: int) -> None:
             k.send_msg(reply_to(k.wait_for_msg(), data))
 
 
-def requester(name: str, count: int, size: int) -> None:
+def requester(name: str, count: int, size: int, device: int = 0) -> None:
     data = b"q" * size
     lat: list[int] = []
-    with Ksock(0) as k:
+    with Ksock(device) as k:
         for _ in range(WARMUP):
             k.send_msg(Request(name, data))
             k.wait_for_msg()
@@ -222,10 +225,10 @@ def main(args: list[str]) -> None:
             f.write("\n")
 
 
-if len(sys.argv) >= 5 and sys.argv[1] == "replier":
-    replier(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
-elif len(sys.argv) >= 5 and sys.argv[1] == "requester":
-    requester(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+if len(sys.argv) >= 5 and sys.argv[1] in ("replier", "requester"):
+    role = replier if sys.argv[1] == "replier" else requester
+    device = int(sys.argv[5]) if len(sys.argv) >= 6 else 0
+    role(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), device)
 elif len(sys.argv) >= 2 and sys.argv[1] == "micro":
     micro()
 elif IMPL == "micropython":

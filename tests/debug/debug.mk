@@ -113,8 +113,8 @@ DEBUG_TESTS := tests/test_debug_kernel.py::test_kmemleak_baseline tests/test_gue
 # the MicroPython binding), not about the module: `make test` runs them on
 # Debian's kernel; here they would add minutes per kernel and exercise no
 # kernel path the other files do not (DEBUG_GUEST_SKIP= runs them too).
-DEBUG_GUEST_SKIP ?= test_bridge.py test_stb_scenarios.py test_stb_policy.py test_stb_aio_logger.py \
-	test_micropython.py
+DEBUG_GUEST_SKIP ?= test_bridge.py test_bridge_tls.py test_stb_scenarios.py test_stb_policy.py \
+	test_stb_aio_logger.py test_micropython.py
 # KCSAN reports a race only where two contexts run kbus code at once: on the
 # KCSAN kernel the fuzzer's budget (threads on one Ksock, budget churn, the
 # race scenarios) and the guest files that run processes or threads on the

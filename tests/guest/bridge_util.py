@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""Helpers for the KBUS bridge tests (tests/guest/test_bridge.py in one
-guest, tests/test_bridge_boxes.py across two): a Mosquitto broker, bridge
-processes, and small KBUS actors.  Also a command line, so that the host
+"""Helpers for the KBUS bridge tests (tests/guest/test_bridge.py and
+test_bridge_tls.py in one guest, tests/test_bridge_boxes.py across two): a
+Mosquitto broker (plain, or TLS with client certificates), a CA made with the
+openssl command, bridge processes, and small KBUS actors.  Also a command
+line, so that the host
 can drive the same actors in each box:
 
     python3 bridge_util.py broker start|stop|kill [--port N] [--listen ADDR]
@@ -24,6 +26,7 @@ Outputs are JSON lines.  Files go to /tmp/kbus-bridge-test/.
 from __future__ import annotations
 
 import argparse
+import grp
 import json
 import os
 import platform
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kbus import Announcement, Ksock, Message, Request, reply_to, stateful_request
@@ -53,6 +57,7 @@ def _user_exists(name: str) -> bool:
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 DEFAULT_PORT = 1883
+TLS_PORT = 8883
 BRIDGE_PREFIXES = ("$.KBUS.", "$.Bridge.")
 #: TCG is slow, and armhf slower still
 SLOW = 3.0 if platform.machine().startswith("arm") else 1.0
@@ -106,16 +111,105 @@ def msg_dict(msg: Message) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
+# certificates (the TLS tests)
+
+
+@dataclass
+class Cert:
+    """A certificate and its key (PEM files)."""
+
+    cert: str
+    key: str
+
+
+class Pki:
+    """A CA made at test time with the openssl command (EC P-256 keys: quick
+    to make under TCG), and the certificates it signs, in ``dir``.  A client's
+    key is mode 0640, group kbus-bridge when there is one, as docs/bridge.md
+    asks (the bridge reads it after it became that user)."""
+
+    def __init__(self, dir: str, name: str) -> None:
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        os.chmod(dir, 0o755)
+        self.ca = Cert(os.path.join(dir, "ca.crt"), os.path.join(dir, "ca.key"))
+        _openssl(
+            *("req", "-x509", "-days", "2", "-subj", f"/CN={name}"),
+            *_new_key(self.ca.key),
+            *("-out", self.ca.cert),
+        )
+
+    def issue(self, cn: str, server_ip: str | None = None) -> Cert:
+        """A certificate for ``cn``: a server's for ``server_ip`` (its
+        subjectAltName, which the bridge checks against the broker's
+        address), else a client's."""
+        base = os.path.join(self.dir, cn)
+        out = Cert(base + ".crt", base + ".key")
+        csr, ext = base + ".csr", base + ".ext"
+        with open(ext, "w") as f:
+            if server_ip:
+                f.write(f"subjectAltName = IP:{server_ip}\n")
+            usage = "serverAuth" if server_ip else "clientAuth"
+            f.write(f"extendedKeyUsage = {usage}\n")
+        _openssl("req", "-new", "-subj", f"/CN={cn}", *_new_key(out.key), "-out", csr)
+        _openssl(
+            *("x509", "-req", "-in", csr, "-CA", self.ca.cert, "-CAkey", self.ca.key),
+            *("-CAcreateserial", "-days", "2", "-extfile", ext, "-out", out.cert),
+        )
+        if not server_ip and _group_exists(BRIDGE_USER):
+            os.chown(out.key, 0, grp.getgrnam(BRIDGE_USER).gr_gid)
+            os.chmod(out.key, 0o640)
+        return out
+
+
+def _new_key(path: str) -> list[str]:
+    """openssl req's arguments for a new P-256 key, unencrypted, in path"""
+    curve = "ec_paramgen_curve:prime256v1"
+    return ["-newkey", "ec", "-pkeyopt", curve, "-nodes", "-keyout", path]
+
+
+def _openssl(*args: str) -> None:
+    cmd = ["openssl", *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, f"openssl {' '.join(args)}: {res.stderr}"
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@dataclass
+class BrokerTls:
+    """A TLS listener's files: the CA that signs the client certificates it
+    accepts (all of them are required), and the broker's own certificate.
+    Each client's user name is its certificate's CN."""
+
+    ca_file: str
+    server: Cert
+
+
+# --------------------------------------------------------------------------
 # the broker
 
 
 class Broker:
     """A Mosquitto broker for the tests (no persistence: a restart loses
-    every session, as a broker that crashed would)."""
+    every session, as a broker that crashed would); with ``tls``, its one
+    listener is TLS only and wants client certificates."""
 
-    def __init__(self, port: int = DEFAULT_PORT, listen: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        listen: str = "127.0.0.1",
+        tls: BrokerTls | None = None,
+    ) -> None:
         self.port = port
         self.listen = listen
+        self.tls = tls
         self.dir = os.path.join(WORK, f"broker-{port}")
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         self.pidfile = os.path.join(self.dir, "pid")
@@ -124,7 +218,7 @@ class Broker:
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.listen in ("0.0.0.0", "127.0.0.1") else self.listen
-        return f"mqtt://{host}:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
     def pid(self) -> int | None:
         try:
@@ -139,11 +233,17 @@ class Broker:
         if self.pid():
             return
         os.makedirs(self.dir, exist_ok=True)
+        if self.tls is None:
+            access = "allow_anonymous true\n"
+        else:
+            access = (
+                f"cafile {self.tls.ca_file}\ncertfile {self.tls.server.cert}\n"
+                f"keyfile {self.tls.server.key}\nrequire_certificate true\n"
+                "use_identity_as_username true\nallow_anonymous false\n"
+            )
         with open(self.conf, "w") as f:
             f.write(
-                f"listener {self.port} {self.listen}\n"
-                "allow_anonymous true\n"
-                "persistence false\n"
+                f"listener {self.port} {self.listen}\n" + access + "persistence false\n"
                 "user root\n"
                 "max_queued_messages 1000\n"
                 "set_tcp_nodelay true\n"
@@ -222,6 +322,7 @@ class BridgeProc:
         max_pending: int = 256,
         keepalive: int = 10,
         extra: str = "",
+        broker_keys: dict[str, str] | None = None,
     ) -> None:
         self.node = node
         self.device = device
@@ -232,9 +333,12 @@ class BridgeProc:
         self.broker = broker
         self.export = export if export is not None else ["$.Test.*"]
         self.imports = imports if imports is not None else ["$.Test.*"]
+        # more [broker] keys: ca_file, cert_file, key_file, username, ...
+        keys = (broker_keys or {}).items()
+        more = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys)
         self.settings = (
             f'[broker]\nurl = "{broker}"\nkeepalive = {keepalive}\n'
-            "reconnect_min = 1\nreconnect_max = 2\n"
+            f"reconnect_min = 1\nreconnect_max = 2\n{more}"
             f"[limits]\nrequest_timeout = {timeout * SLOW}\nout_queue = {out_queue}\n"
             f"max_pending = {max_pending}\nstatus_interval = 0\n{extra}"
             '[log]\nlevel = "info"\n'

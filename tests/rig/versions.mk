@@ -78,9 +78,12 @@ MICROPYTHON_DEBS := \
 # broker that the bridge tests run in a guest, is Debian's package as it is,
 # with its run-time libraries (OpenSSL, TCP wrappers and their Kerberos/RPC
 # libraries, systemd's and DLT's; the base rig has libc and liblzma). The
-# rig adds the architecture; libtirpc-common is architecture-independent.
+# openssl command (same version as libssl3) makes the TLS tests' CA and
+# certificates in the guest, at test time. The rig adds the architecture;
+# libtirpc-common is architecture-independent.
 BRIDGE_BROKER_DEBS := \
 	mosquitto=2.0.11-1.2+deb12u2 \
+	openssl=3.0.20-1~deb12u2 \
 	libmosquitto1=2.0.11-1.2+deb12u2 \
 	libcjson1=1.7.15-1+deb12u4 \
 	libdlt2=2.18.8-6 \

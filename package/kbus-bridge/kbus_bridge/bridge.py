@@ -73,6 +73,7 @@ class Transport(Protocol):
     def start(self) -> None: ...
     def stop(self, timeout: float = 3.0) -> None: ...
     def connected(self) -> bool: ...
+    def broker_error(self) -> str: ...
     def publish(
         self,
         topic: str,
@@ -1032,6 +1033,7 @@ class Bridge:
             "broker": self.cfg.broker.url,
             "client_id": self.cfg.client_id,
             "connected": self.connected,
+            "broker_error": "" if self.connected else self.transport.broker_error(),
             "prefix": self.cfg.broker.prefix,
             "export": self.cfg.export,
             "import": self.cfg.imports,

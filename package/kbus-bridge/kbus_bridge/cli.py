@@ -201,6 +201,7 @@ def _text(state: dict[str, Any]) -> str:
         f"on /dev/kbus{state['device']}, up {state['uptime']:g} s",
         f"  broker {state['broker']} as {state['client_id']}: "
         + ("connected" if state["connected"] else "NOT CONNECTED")
+        + (f" ({state['broker_error']})" if state.get("broker_error") else "")
         + f", prefix {state['prefix']}",
         f"  export {' '.join(state['export']) or '-'}; import {' '.join(state['import']) or '-'}",
         f"  exported repliers: {' '.join(state['exported_repliers']) or '-'}",

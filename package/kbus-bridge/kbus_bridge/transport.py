@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,12 @@ class MqttTransport:
         self._lock = threading.Lock()
         self._generation = 0  # connections so far (acks only go to the current one)
         self._connected = False
+        # why the last attempt to connect failed ("" once connected), and the
+        # reason last logged (each new reason is logged once, not each retry)
+        self._error = ""
+        self._error_logged = ""
+        self._paho_error = ""  # paho's last error message (a failed read, ...)
+        self._attempt_failed = False  # this connection attempt's failure is told
         self._tracked: collections.deque[mqtt.MQTTMessageInfo] = collections.deque(maxlen=4)
         b = cfg.broker
         client = mqtt.Client(
@@ -122,6 +129,7 @@ class MqttTransport:
         client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_log = self._on_log
         client.on_subscribe = self._on_subscribe
         self.client = client
 
@@ -163,6 +171,13 @@ class MqttTransport:
 
     def connected(self) -> bool:
         return self._connected and self.client.is_connected()
+
+    def broker_error(self) -> str:
+        """Why the bridge could not connect to the broker, last time it tried
+        ("" when connected, or not tried yet): a refused TCP connection, a
+        broker certificate that the CA does not sign, a TLS alert from a
+        broker that wants a client certificate, a refused CONNECT."""
+        return self._error
 
     def publish(
         self,
@@ -224,11 +239,12 @@ class MqttTransport:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.warning("broker %s refused the connection: %s", self.cfg.broker.url, reason)
+            self._failed(f"refused: {reason}")
             return
         with self._lock:
             self._generation += 1
             generation = self._generation
+            self._error = self._error_logged = ""
         if not flags.session_present:
             subs = [
                 (topic, SubscribeOptions(qos=1, noLocal=no_local))
@@ -241,11 +257,24 @@ class MqttTransport:
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:  # noqa: ANN401
         # small messages and QoS 1 acknowledgements: without TCP_NODELAY, Nagle's
         # algorithm and delayed ACKs add tens of milliseconds per exchange
+        self._attempt_failed = False
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:  # noqa: ANN401
-        log.debug("cannot connect to %s", self.cfg.broker.url)
+        # paho calls this while it handles the OSError of its connect (TCP, or
+        # the TLS handshake: ssl.SSLError is an OSError), without passing it on
+        exc = sys.exc_info()[1]
+        self._failed(str(exc) if exc is not None else "cannot connect")
+
+    def _failed(self, reason: str) -> None:
+        self._attempt_failed = True
+        with self._lock:
+            self._error = reason
+            if reason == self._error_logged:
+                return
+            self._error_logged = reason
+        log.warning("cannot connect to the broker %s: %s", self.cfg.broker.url, reason)
 
     def _on_disconnect(
         self,
@@ -259,6 +288,15 @@ class MqttTransport:
         self._connected = False
         if was:
             self._push(Disconnected(str(reason)))
+        elif not self._attempt_failed:  # closed before a CONNACK: a TLS alert, most often
+            self._failed(f"the broker closed the connection: {self._paho_error or reason}")
+        self._paho_error = ""
+
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:  # noqa: ANN401
+        # (paho's logger has the messages too: this keeps the last error, which
+        # tells why a broker closed a connection before accepting it)
+        if level == mqtt.MQTT_LOG_ERR:
+            self._paho_error = buf
 
     def _on_subscribe(
         self,

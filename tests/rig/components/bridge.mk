@@ -13,6 +13,8 @@
 #                                                bridges nothing)
 #   usr/sbin/mosquitto and its libraries         Debian's mosquitto (versions.mk),
 #                                                for the tests' broker
+#   usr/bin/openssl, etc/ssl/openssl.cnf         Debian's openssl command, for the
+#                                                TLS tests' certificates
 #   usr/lib/python3.11/lib-dynload/_ssl.*        Python's ssl module, which the
 #                                                base rig leaves out: paho-mqtt
 #                                                2.1 needs it even for mqtt://
@@ -61,6 +63,7 @@ $(RIG)/stage/bridge.stamp: $(RIG)/bridge.inputs $(BRIDGE_INPUTS) $(BRIDGE_MANIFE
 		$(BRIDGE_STAGE)/usr/share/lintian $(BRIDGE_STAGE)/etc/init.d/mosquitto \
 		$(BRIDGE_STAGE)/etc/logrotate.d $(BRIDGE_STAGE)/lib/systemd $(BRIDGE_STAGE)/usr/lib/systemd
 	test -x $(BRIDGE_STAGE)/usr/sbin/mosquitto
+	test -x $(BRIDGE_STAGE)/usr/bin/openssl
 	pymin=$$(grep '/libpython3.11-minimal_' $(RIG)/userland.debs) && \
 		dpkg-deb --fsys-tarfile "$$pymin" | tar -x -C $(BRIDGE_STAGE) --wildcards \
 		'./usr/lib/python3.11/lib-dynload/_ssl.*'
